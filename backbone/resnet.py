@@ -1,0 +1,114 @@
+"""ResNet and ResNeXt (He et al. 2016; Xie et al. 2017) as one implementation.
+
+ResNeXt is a ResNet setting (`cardinality`, `base_width`), not a separate class. Convolutions
+carry no bias: the BatchNorm that follows has its own shift, so a bias would be a redundant
+parameter that weight decay pulls around for nothing.
+"""
+
+import keras
+from keras import layers
+
+BN_EPSILON = 1e-5  # PyTorch's default, so ported weights behave the same
+BN_MOMENTUM = 0.9
+
+
+def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, name="resnet"):
+    """Builds a ResNet feature extractor on `inputs` and returns the last feature map (stride 32).
+
+    Args:
+        inputs: KerasTensor. Normalised images [batch, height, width, 3].
+        block: str. "basic" (two 3x3 convs; ResNet-18/34) or "bottleneck" (1x1-3x3-1x1; ResNet-50+).
+        blocks_per_stage: list[int]. Number of blocks in each of the four stages.
+        cardinality: int. Groups of the 3x3 convolution (1 = ResNet, 32 = ResNeXt-50 32x4d).
+        base_width: int. Width of each group at the first stage (64 = ResNet, 4 = ResNeXt 32x4d).
+        width: float. Multiplier of every layer's channel count, for small test models.
+        name: str. Prefix of layer names.
+    """
+    channels = lambda c: max(cardinality, int(round(c * width / cardinality)) * cardinality)
+    x = layers.Conv2D(channels(64), 7, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(inputs)
+    x = _bn(x, f"{name}_stem_bn")
+    x = layers.ReLU(name=f"{name}_stem_relu")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_stem_pool")(x)
+    for stage, count in enumerate(blocks_per_stage):
+        planes = 64 * 2 ** stage
+        for index in range(count):
+            strides = 2 if stage > 0 and index == 0 else 1
+            prefix = f"{name}_s{stage + 1}_b{index + 1}"
+            if block == "basic":
+                x = _basic_block(x, channels(planes), strides, prefix)
+            else:
+                inner = channels(int(planes * base_width / 64) * cardinality)
+                x = _bottleneck_block(x, inner, channels(planes * 4), strides, cardinality, prefix)
+    return x
+
+
+def _bn(x, name, zero_gamma=False):
+    # Zero-initialised gamma on each block's last BN starts every residual branch as identity,
+    # which trains deep ResNets more stably (Goyal et al. 2017).
+    return layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
+        gamma_initializer="zeros" if zero_gamma else "ones")(x)
+
+
+def _shortcut(x, filters, strides, name):
+    if strides == 1 and x.shape[-1] == filters:
+        return x
+    shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_down_conv")(x)
+    return _bn(shortcut, f"{name}_down_bn")
+
+
+def _basic_block(x, filters, strides, name):
+    shortcut = _shortcut(x, filters, strides, name)
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = _bn(y, f"{name}_bn2", zero_gamma=True)
+    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
+
+
+def _bottleneck_block(x, inner, filters, strides, cardinality, name):
+    shortcut = _shortcut(x, filters, strides, name)
+    y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
+    # Stride on the 3x3 (ResNet v1.5, as torchvision): better accuracy than striding the 1x1.
+    y = layers.Conv2D(inner, 3, strides=strides, padding="same", groups=cardinality, use_bias=False,
+                      name=f"{name}_conv2")(y)
+    y = layers.ReLU(name=f"{name}_relu2")(_bn(y, f"{name}_bn2"))
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv3")(y)
+    y = _bn(y, f"{name}_bn3", zero_gamma=True)
+    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
+
+
+def resnet18(inputs, width=1.0):
+    return resnet(inputs, "basic", [2, 2, 2, 2], width=width, name="resnet18")
+
+
+def resnet34(inputs, width=1.0):
+    return resnet(inputs, "basic", [3, 4, 6, 3], width=width, name="resnet34")
+
+
+def resnet50(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 6, 3], width=width, name="resnet50")
+
+
+def resnet101(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 23, 3], width=width, name="resnet101")
+
+
+def resnet152(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 8, 36, 3], width=width, name="resnet152")
+
+
+def resnext18(inputs, width=1.0):
+    # The original project's small ResNeXt: basic-block depth with bottleneck grouped blocks.
+    return resnet(inputs, "bottleneck", [2, 2, 2, 2], cardinality=32, base_width=4, width=width, name="resnext18")
+
+
+def resnext50_32x4d(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 6, 3], cardinality=32, base_width=4, width=width,
+                  name="resnext50_32x4d")
+
+
+def resnext101_32x8d(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 23, 3], cardinality=32, base_width=8, width=width,
+                  name="resnext101_32x8d")

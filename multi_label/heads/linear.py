@@ -1,0 +1,29 @@
+"""The plain multi-label head: global pooling, dropout, one logit per class."""
+
+from keras import layers
+
+
+def linear_head(features, num_classes, pooling="avg", dropout=0.0, name="head"):
+    """Returns logits [batch, num_classes] (float32 even under mixed precision).
+
+    Args:
+        features: KerasTensor. Backbone feature map [batch, h, w, channels]; any h and w.
+        num_classes: int. Number of labels.
+        pooling: str. "avg", "max" or "avg+max" (both, concatenated).
+        dropout: float. Dropout rate before the classifier.
+        name: str. Layer name prefix.
+    """
+    if pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)
+    elif pooling == "avg+max":
+        x = layers.Concatenate(name=f"{name}_pool")([
+            layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features),
+            layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)])
+    else:
+        raise ValueError(f"pooling must be one of ['avg', 'max', 'avg+max']. Received: pooling={pooling!r}")
+    if dropout > 0:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    # float32 logits: sigmoid and log-loss of float16 logits lose the small probabilities that mAP ranks.
+    return layers.Dense(num_classes, dtype="float32", name="logits")(x)

@@ -1,0 +1,190 @@
+"""Shared masking, smoothing and reduction for every loss in this package."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+
+def masked_mean(values, valid):
+    """Mean of `values` over the entries where `valid` is true.
+
+    Under a `tf.distribute` strategy the denominator is the number of valid
+    entries in the global batch, so the per-replica values the trainer sums
+    add up to the exact global mean (and the loss needs no 1/replicas scaling).
+
+    Args:
+        values: tensor. Per-entry losses, finite everywhere.
+        valid: bool tensor, same shape. False marks entries to ignore.
+
+    Returns:
+        Scalar tensor: sum of valid values / max(number of valid entries, 1).
+    """
+    total = ops.sum(ops.where(valid, values, ops.zeros_like(values)))
+    count = sum_over_replicas(ops.sum(ops.cast(valid, values.dtype)))
+    return total / ops.maximum(count, 1.0)
+
+
+def sum_over_replicas(value):
+    """Sum `value` across replicas when called inside a multi-replica step."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def check_label_smoothing(label_smoothing):
+    """Return `label_smoothing` as a float, or raise if outside [0, 1)."""
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            "label_smoothing must be in [0, 1). "
+            f"Received: label_smoothing={label_smoothing!r}"
+        )
+    return float(label_smoothing)
+
+
+class MaskedLoss(keras.losses.Loss):
+    """Base class: a loss whose `call` already returns the reduced scalar.
+
+    Args:
+        label_smoothing: float. In [0, 1); how far targets move towards
+            uniform.
+        name: str or None. Name of the loss.
+    """
+
+    def __init__(self, label_smoothing=0.0, name=None):
+        # `call` returns the final scalar; Keras passes a scalar through any
+        # reduction unchanged, "sum" just avoids a second division.
+        super().__init__(name=name, reduction="sum")
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras would multiply the already averaged scalar by the weights,
+        # which silently changes the scale; unknown labels are marked with -1.
+        if sample_weight is not None:
+            raise ValueError(
+                f"{type(self).__name__} does not take sample_weight; mark "
+                "entries to ignore with the label -1 instead. "
+                f"Received: sample_weight={sample_weight!r}"
+            )
+        return super().__call__(y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name, "label_smoothing": self.label_smoothing}
+
+
+class BinaryMaskedLoss(MaskedLoss):
+    """Base class for sigmoid multi-label losses with labels in {1, 0, -1}.
+
+    Subclasses implement `entry_losses(targets, logits, valid)`, which gets
+    smoothed targets, logits where the ignored entries are already replaced
+    by safe values, and the validity mask (for losses whose weights depend on
+    the batch), and returns per-entry losses of the same shape.
+
+    Args:
+        label_smoothing: float. In [0, 1); targets become
+            y * (1 - label_smoothing) + 0.5 * label_smoothing.
+        pos_weight: list of float or None. One weight per class multiplying
+            the positive term; None means 1 for every class.
+        name: str or None. Name of the loss.
+    """
+
+    def __init__(self, label_smoothing=0.0, pos_weight=None, name=None):
+        super().__init__(label_smoothing=label_smoothing, name=name)
+        self.pos_weight = check_pos_weight(pos_weight)
+
+    def call(self, y_true, y_pred):
+        # Anything negative is "unknown". Replacing ignored logits by 0 before
+        # any math keeps NaN/inf there out of both the value and the gradient
+        # (a tf.where placed only after the math would still backpropagate
+        # 0 * inf = NaN).
+        valid = y_true >= 0
+        labels = ops.where(valid, y_true, ops.zeros_like(y_true))
+        logits = ops.where(valid, y_pred, ops.zeros_like(y_pred))
+        targets = labels * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return masked_mean(self.entry_losses(targets, logits, valid), valid)
+
+    def entry_losses(self, targets, logits, valid):
+        raise NotImplementedError
+
+    def positive_weight(self, logits):
+        """Per-class positive weights as a tensor broadcastable to `logits`."""
+        if self.pos_weight is None:
+            return ops.ones((), dtype=logits.dtype)
+        num_classes = logits.shape[-1]
+        if num_classes is not None and num_classes != len(self.pos_weight):
+            raise ValueError(
+                f"pos_weight has {len(self.pos_weight)} values but the logits "
+                f"have {num_classes} classes. Received: pos_weight={self.pos_weight!r}"
+            )
+        return ops.convert_to_tensor(np.asarray(self.pos_weight), dtype=logits.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config["pos_weight"] = self.pos_weight
+        return config
+
+
+def check_pos_weight(pos_weight):
+    """Return `pos_weight` as a list of floats (or None), or raise."""
+    if pos_weight is None:
+        return None
+    if isinstance(pos_weight, str) or np.ndim(pos_weight) != 1:
+        raise ValueError(
+            "pos_weight must be None or a list of floats, one per class "
+            "(resolve 'auto' with positive_weights_from_labels first). "
+            f"Received: pos_weight={pos_weight!r}"
+        )
+    weights = [float(w) for w in pos_weight]
+    if not all(np.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(
+            f"pos_weight values must be finite and > 0. Received: pos_weight={pos_weight!r}"
+        )
+    return weights
+
+
+class GroupMaskedLoss(MaskedLoss):
+    """Base class for softmax (one-of-K) group losses with integer labels.
+
+    Labels have shape [batch] or [batch, 1]; -1 (any negative) means unknown.
+    Subclasses implement `sample_losses(targets, one_hot, logits, valid)`
+    returning one loss per sample; `targets` are the smoothed one-hot targets
+    one_hot * (1 - label_smoothing) + label_smoothing / K, and ignored rows
+    of `logits` hold zeros.
+
+    Args:
+        label_smoothing: float. In [0, 1); share of the target mass spread
+            uniformly over the K classes.
+        name: str or None. Name of the loss.
+    """
+
+    def call(self, y_true, y_pred):
+        num_classes = y_pred.shape[-1]
+        if num_classes is None:
+            raise ValueError(
+                "Group logits need a known last dimension (number of classes). "
+                f"Received: logits shape={y_pred.shape}"
+            )
+        # Keras hands labels over as floats; small integers are exact.
+        labels = ops.cast(ops.round(ops.reshape(y_true, (-1,))), "int32")
+        valid = labels >= 0
+        one_hot = ops.one_hot(ops.where(valid, labels, 0), num_classes, dtype=y_pred.dtype)
+        logits = ops.where(valid[:, None], y_pred, ops.zeros_like(y_pred))
+        targets = one_hot * (1.0 - self.label_smoothing) + self.label_smoothing / num_classes
+        return masked_mean(self.sample_losses(targets, one_hot, logits, valid), valid)
+
+    def sample_losses(self, targets, one_hot, logits, valid):
+        raise NotImplementedError
+
+
+def log_one_minus_softmax(logits):
+    """log(1 - softmax(logits)) per class, finite for any finite logits.
+
+    log(1 - p_k) = logsumexp over j != k of x_j - logsumexp over all j; the
+    direct log1p(-p_k) is -inf (and its gradient NaN) once p_k rounds to 1.
+    """
+    num_classes = logits.shape[-1]
+    # A large finite negative instead of -inf keeps K = 1 finite too.
+    exclude_self = ops.convert_to_tensor(np.eye(num_classes) * -1e9, dtype=logits.dtype)
+    others = ops.logsumexp(logits[:, None, :] + exclude_self, axis=-1)
+    return others - ops.logsumexp(logits, axis=-1, keepdims=True)

@@ -1,0 +1,89 @@
+"""Gradient harmonizing classification loss, GHM-C (Li et al., AAAI 2019)."""
+
+import keras
+from keras import ops
+
+from multi_label.losses._base import BinaryMaskedLoss
+from multi_label.losses._ghm_density import GradientDensity
+from multi_label.losses.bce import binary_cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="multi_label")
+class GHMCLoss(BinaryMaskedLoss):
+    """GHM-C: BCE reweighted by the inverse density of gradient norms.
+
+    Li, Liu and Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
+    as implemented in mmdetection's GHMC. Each valid entry has gradient norm
+    g = |sigmoid(x) - t| (t the smoothed target, stop-gradient), binned into
+    `bins` equal bins; its weight is N_valid / (density of its bin * number
+    of non-empty bins), a constant, so crowded regions of g (the many easy
+    entries near 0, a cluster of likely mislabelled ones near 1) are damped
+    and the weights average to 1. Entries labelled -1 are ignored.
+    Reduction: sum over valid entries of weight * BCE / max(number of valid
+    entries, 1) over the whole batch (mmdetection's avg_factor).
+
+    State: with momentum > 0 the bin density is a moving average kept in a
+    non-trainable `keras.Variable` owned by the loss (see `GradientDensity`),
+    which persists across steps of `model.fit` and compiled functions and
+    also moves during `model.evaluate`, since the loss cannot tell the two
+    apart (mmdetection behaves the same). A loss is not a layer, so
+    `model.save` does not store that variable as a weight; instead
+    `get_config` carries the current counts as `accumulated_counts`, which
+    `keras.saving.load_model` passes back to `__init__`. A trainer that
+    checkpoints weights only can add `loss.variables` to its checkpoint.
+
+    Args:
+        bins: int. Number of gradient-norm bins on [0, 1] (paper: 30).
+        momentum: float. In [0, 1); moving-average momentum of the bin counts
+            (paper: 0.75); 0 uses only the current batch.
+        label_smoothing: float. In [0, 1); targets 1/0 become
+            1 - ls/2 and ls/2.
+        pos_weight: list of float or None. Per-class weight on the positive
+            BCE term.
+        accumulated_counts: list of float or None. Starting moving-average
+            counts, length `bins`; None starts from zeros.
+        name: str. Name of the loss.
+    """
+
+    def __init__(
+        self,
+        bins=30,
+        momentum=0.75,
+        label_smoothing=0.0,
+        pos_weight=None,
+        accumulated_counts=None,
+        name="ghm",
+    ):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
+        self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
+
+    @property
+    def bins(self):
+        return self.density.bins
+
+    @property
+    def momentum(self):
+        return self.density.momentum
+
+    @property
+    def accumulated_counts(self):
+        """np.ndarray [bins]. Current moving-average bin counts."""
+        return self.density.accumulated_counts
+
+    @property
+    def variables(self):
+        """list of keras.Variable. The state to checkpoint alongside weights."""
+        return [self.density.variable]
+
+    def entry_losses(self, targets, logits, valid):
+        weights = self.density.weights(ops.abs(ops.sigmoid(logits) - targets), valid)
+        return weights * binary_cross_entropy(targets, logits, self.positive_weight(logits))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            bins=self.bins,
+            momentum=self.momentum,
+            accumulated_counts=[float(c) for c in self.accumulated_counts],
+        )
+        return config

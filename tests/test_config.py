@@ -1,0 +1,69 @@
+"""Config parsing: overrides, config files, and one clear line for each kind of mistake."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from utils.config import ConfigError, load_config
+
+
+def test_defaults_and_overrides():
+    config = load_config(["epochs=3", "mode=test", "lr=1", "crop_scale=None", "class_names=['a', 'b']"])
+    assert config.epochs == 3 and config.mode == "test"
+    assert config.lr == 1.0 and isinstance(config.lr, float)  # an int is accepted where a float is expected
+    assert config.crop_scale is None
+    assert config.class_names == ["a", "b"]
+
+
+def test_tuple_setting_accepts_list():
+    assert load_config(["crop_scale=[0.5, 1.0]"]).crop_scale == (0.5, 1.0)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["epoch=3"], "unknown setting 'epoch' (command line); did you mean 'epochs'?"),
+    (["epochs=2.5"], "epochs=2.5 has type float; expected int"),
+    (["epochs=True"], "epochs=True has type bool; expected int"),
+    (["lr=-1"], "lr=-1 is out of range; expected a number > 0"),
+    (["mode=tset"], "mode='tset' is not allowed; expected one of"),
+    (["crop_scale=(0.9, 0.5)"], "crop_scale=(0.9, 0.5) is out of range"),
+    (["run_name=a/b"], "run_name='a/b' is out of range; expected a non-empty folder name"),
+    (["epochs"], "argument 'epochs' is not key=value"),
+])
+def test_bad_values_name_key_and_allowed(args, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(args)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_config_file_dataclass_and_plain(tmp_path):
+    dataclass_file = tmp_path / "mine.py"
+    dataclass_file.write_text(
+        "from dataclasses import dataclass\n@dataclass\nclass Config:\n    epochs: int = 7  # more\n    lr: float = 0.1\n")
+    config = load_config([f"config={dataclass_file}", "lr=0.5"])
+    assert config.epochs == 7 and config.lr == 0.5  # the command line wins over the file
+    plain = tmp_path / "plain.py"
+    plain.write_text("epochs = 4\nbatch_size = 16\n")
+    assert load_config([f"config={plain}"]).batch_size == 16
+
+
+def test_config_file_unknown_key_names_file(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("epochz = 4\n")
+    with pytest.raises(ConfigError, match=r"unknown setting 'epochz' \(.*bad.py\); did you mean 'epochs'"):
+        load_config([f"config={bad}"])
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="config='nope.py': file not found"):
+        load_config(["config=nope.py"])
+
+
+def test_run_py_prints_one_line_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "batchsize=8"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown setting 'batchsize' (command line); did you mean 'batch_size'?"
+    assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()  # no work started

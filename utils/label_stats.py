@@ -1,0 +1,156 @@
+"""Label statistics of a label file: counts, labels per image, class co-occurrence.
+
+    python -m utils.label_stats data/train.csv -o runs/stats/train
+
+Writes to the output folder (unknown `-1` values are never counted as present, and are left out
+of every ratio):
+
+    stats.json                   all numbers below, plus both matrices
+    class_frequency.png          positive images per class, most frequent first
+    labels_per_image.png         histogram of positive labels per image
+    cooccurrence_counts.png      images holding both classes i and j
+    conditional_probability.png  P(j present | i present), the matrix the graph heads start from
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+from matplotlib.figure import Figure  # a bare Figure renders with Agg and leaves pyplot's state alone
+
+from dataset.cooccurrence import conditional_probability, cooccurrence_counts
+from dataset.labels import LabelFileError, LabelTable, read_labels
+from utils.atomic import atomic_path, write_text
+
+MAX_TICK_LABELS = 60  # beyond this many classes, names on the axes overlap into a black band
+
+
+def label_statistics(table_or_path, out_dir, class_names=None):
+    """Computes the statistics, writes the JSON and the plots, returns the numbers.
+
+    Args:
+        table_or_path: LabelTable or str. A read table, or a label file to read.
+        out_dir: str. Output folder (created if needed).
+        class_names: list[str] or None. Passed to `read_labels` when a path is given (required
+            for the text format).
+
+    Returns:
+        dict. What `stats.json` holds: `images`, `class_names`, per-class `positives`,
+        `negatives`, `unknown` and `frequency` (positives / known), `labels_per_image`
+        (mean and histogram), `cooccurrence_counts` and `conditional_probability` ([C][C]
+        lists), and `files` (the written paths).
+    """
+    table = table_or_path if isinstance(table_or_path, LabelTable) else read_labels(table_or_path, class_names)
+    labels, names = table.labels, table.class_names
+    if labels.size and not np.isin(labels, (-1, 0, 1)).all():
+        raise ValueError(f"{table.source}: label statistics need values 1 / 0 / -1 (not a groups file)")
+    counts, positives = cooccurrence_counts(labels)
+    conditional = conditional_probability(labels)
+    known = (labels != -1).sum(axis=0)
+    per_image = (labels == 1).sum(axis=1)
+    histogram = np.bincount(per_image, minlength=1)
+    files = {name: os.path.join(out_dir, name) for name in (
+        "stats.json", "class_frequency.png", "labels_per_image.png", "cooccurrence_counts.png",
+        "conditional_probability.png")}
+    stats = {
+        "source": table.source,
+        "images": int(len(labels)),
+        "class_names": list(names),
+        "positives": _per_class(names, positives),
+        "negatives": _per_class(names, (labels == 0).sum(axis=0)),
+        "unknown": _per_class(names, (labels == -1).sum(axis=0)),
+        "frequency": {n: round(float(p / k), 6) if k else 0.0 for n, p, k in zip(names, positives, known)},
+        "labels_per_image": {
+            "mean": round(float(per_image.mean()), 6) if len(per_image) else 0.0,
+            "histogram": {str(k): int(n) for k, n in enumerate(histogram)},
+        },
+        "cooccurrence_counts": counts.tolist(),
+        "conditional_probability": np.round(conditional, 6).tolist(),
+        "files": files,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    _plot_frequency(files["class_frequency.png"], names, positives)
+    _plot_histogram(files["labels_per_image.png"], histogram)
+    _plot_matrix(files["cooccurrence_counts.png"], names, counts, "images with both i and j", "count")
+    _plot_matrix(files["conditional_probability.png"], names, conditional,
+                 "P(j present | i present)", "probability")
+    write_text(files["stats.json"], json.dumps(stats, indent=1) + "\n")
+    return stats
+
+
+def _per_class(names, values):
+    return {name: int(v) for name, v in zip(names, values)}
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+
+
+def _plot_frequency(path, names, positives):
+    order = np.argsort(-positives, kind="stable")
+    fig = Figure(figsize=(max(6.0, 0.18 * len(names) + 2), 4))
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(names)), positives[order])
+    if len(names) <= MAX_TICK_LABELS:
+        ax.set_xticks(np.arange(len(names)), [names[i] for i in order], rotation=90, fontsize=8)
+    ax.set_ylabel("images with the class")
+    ax.set_title("positive images per class")
+    _save(fig, path)
+
+
+def _plot_histogram(path, histogram):
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(histogram)), histogram)
+    ax.set_xlabel("positive labels in the image")
+    ax.set_ylabel("images")
+    ax.set_title("labels per image")
+    _save(fig, path)
+
+
+def _plot_matrix(path, names, matrix, title, colorbar_label):
+    side = max(5.0, 0.15 * len(names) + 3)
+    fig = Figure(figsize=(side + 1, side))
+    ax = fig.add_subplot()
+    # Colour scale from the off-diagonal entries: the diagonal (a class with itself) is the
+    # largest value in each row and would wash the pairs out.
+    off_diagonal = matrix[~np.eye(len(names), dtype=bool)]
+    vmax = off_diagonal.max() if off_diagonal.size and off_diagonal.max() > 0 else None
+    image = ax.imshow(matrix, cmap="viridis", interpolation="nearest", vmin=0, vmax=vmax)
+    fig.colorbar(image, ax=ax, label=colorbar_label, extend="max" if vmax is not None else "neither")
+    if len(names) <= MAX_TICK_LABELS:
+        ax.set_xticks(np.arange(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(np.arange(len(names)), names, fontsize=7)
+    ax.set_xlabel("class j")
+    ax.set_ylabel("class i")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def main(argv=None):
+    from utils.import_labels import class_list  # the CLIs share the a,b,c / @file syntax
+
+    parser = argparse.ArgumentParser(prog="python -m utils.label_stats", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("label_file", help="canonical .csv or text label file")
+    parser.add_argument("-o", "--output-dir", required=True, help="folder for stats.json and the plots")
+    parser.add_argument("--classes", type=class_list, default=None,
+                        help="class names a,b,c or @file (required for the text format)")
+    args = parser.parse_args(argv)
+    try:
+        stats = label_statistics(args.label_file, args.output_dir, args.classes)
+    except (LabelFileError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    histogram = ", ".join(f"{k}: {n}" for k, n in stats["labels_per_image"]["histogram"].items() if n)
+    print(f"{stats['images']} images, {len(stats['class_names'])} classes, "
+          f"labels per image: mean {stats['labels_per_image']['mean']:.3f} ({histogram})")
+    print(f"wrote {', '.join(stats['files'].values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

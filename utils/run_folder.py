@@ -1,0 +1,56 @@
+"""The run folders models/<run_name>/ and logs/<run_name>/, and the guard that keeps runs apart.
+
+A run folder belongs to the settings that trained it. Starting a run with other training
+settings in the same folder stops with the differences listed, unless `overwrite=True`, which
+moves the old folders aside (never deletes them).
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from utils.config import ConfigError, save_config
+
+# Settings that do not change what training produces; a run may be resumed with these changed.
+NOT_TRAINING = {"mode", "overwrite", "checkpoint", "threshold", "test_labels"}
+
+
+def run_folders(config):
+    """Returns (models/<run_name>, logs/<run_name>)."""
+    return os.path.join("models", config.run_name), os.path.join("logs", config.run_name)
+
+
+def prepare_run_folder(config):
+    """Creates the run folders for training, guarding a folder that holds a different run.
+
+    Returns:
+        (str, str). The model folder and the log folder.
+    """
+    model_dir, log_dir = run_folders(config)
+    saved = os.path.join(model_dir, "config.json")
+    if os.path.isfile(saved):
+        with open(saved) as f:
+            previous = json.load(f)
+        current = dataclasses.asdict(config)
+        changed = [k for k in current if k not in NOT_TRAINING and _norm(previous.get(k)) != _norm(current[k])]
+        if changed:
+            if not config.overwrite:
+                shown = ", ".join(f"{k}: {previous.get(k)!r} -> {current[k]!r}" for k in changed[:5])
+                raise ConfigError(
+                    f"{model_dir} holds a run with different settings ({shown}); use another run_name, "
+                    f"or overwrite=True to move that run aside")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for folder in (model_dir, log_dir):
+                if os.path.isdir(folder):
+                    os.replace(folder, f"{folder}.replaced-{stamp}")
+                    print(f"Moved the previous run {folder} to {folder}.replaced-{stamp}")
+    os.makedirs(model_dir, exist_ok=True)
+    os.makedirs(log_dir, exist_ok=True)
+    save_config(config, saved)
+    return model_dir, log_dir
+
+
+def _norm(value):
+    # JSON turns tuples into lists; compare the values, not the containers
+    return json.loads(json.dumps(value))
