@@ -88,3 +88,12 @@ class Config:
     # --- test and predict -------------------------------------------------------------------
     checkpoint: str = ""  # model file for test/predict; "": models/<run_name>/best.keras
     threshold: float = 0.5  # probability above which a class is predicted present
+
+    # --- prediction and reports -------------------------------------------------------------
+    # (settings of mode=predict, the test report, thresholds and debug mode)
+
+    # --- export -----------------------------------------------------------------------------
+    # (settings of mode=convert)
+
+    # --- heads and backbones ----------------------------------------------------------------
+    # (settings of the label-graph and group heads, fine-tuning)

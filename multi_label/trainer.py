@@ -40,13 +40,18 @@ def train(config):
     model.compile(optimizer=optimizer, loss=loss)
 
     monitor = "val_mAP" if val_ds is not None else None
+    # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
+    # them in before the callbacks after it and back before the next epoch's training.
+    ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_decay > 0 else []
     callbacks = [
         cb.StopOnNaN(),
         *extra_callbacks,
+        *ema,
         cb.ValidationMAP(val_ds, val_report, train_report),
         cb.BestAndLastCheckpoint(model_dir, monitor=monitor),
         # after the checkpoints: once the backup says an epoch is finished, its models are saved
-        cb.AtomicBackupAndRestore(os.path.join(model_dir, "backup")),
+        cb.AtomicBackupAndRestore(os.path.join(model_dir, "backup"), extra_state=lambda: run_state(loss, ema),
+                                  restore_extra_state=lambda state: restore_run_state(loss, ema, state)),
         keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
     ]
@@ -59,13 +64,30 @@ def train(config):
     return best
 
 
+def run_state(loss, ema):
+    """State outside the model weights that a resumed run needs, as JSON.
+
+    The loss's variables (GHM's moving bin counts) are not model weights. With EMA, the backup is
+    written after SwapEMAWeights put the averaged weights into the model; the swap callback must
+    know that after a restart, or it would train on from the averaged weights.
+    """
+    return {"loss": [v.numpy().tolist() for v in getattr(loss, "variables", [])],
+            "ema_in_model": bool(ema and ema[0]._ema_weights_in_model)}
+
+
+def restore_run_state(loss, ema, state):
+    for variable, value in zip(getattr(loss, "variables", []), state["loss"]):
+        variable.assign(value)
+    if ema:
+        ema[0]._ema_weights_in_model = state["ema_in_model"]
+
+
 def build_training_optimizer(config, model, steps_per_epoch):
     """Returns (optimizer, callbacks) with the learning-rate schedule and weight decay applied."""
     from multi_label.optimizers import build_optimizer
     from multi_label.regularization import apply_weight_decay
     from multi_label.schedules import schedule_callbacks
 
-    summary = apply_weight_decay(model, conv=config.weight_decay_conv, bn_gamma=config.weight_decay_bn_gamma)
-    print(f"Weight decay: {summary['summary'] if isinstance(summary, dict) and 'summary' in summary else summary}")
+    apply_weight_decay(model, conv=config.weight_decay_conv, bn_gamma=config.weight_decay_bn_gamma)  # prints its counts
     optimizer = build_optimizer(config, steps_per_epoch, config.batch_size)
     return optimizer, schedule_callbacks(config, optimizer)
