@@ -27,13 +27,32 @@ def main(args):
     if config.mode == "train":
         from multi_label.trainer import train
         best = train(config)
-        if config.test_labels:
+        if config.test_labels and best is not None:  # None: a non-chief worker, which writes no reports
             from multi_label.tester import run_test
             config.checkpoint = config.checkpoint or best
             run_test(config)
     elif config.mode == "test":
         from multi_label.tester import run_test
         run_test(config)
+    elif config.mode == "check":
+        from multi_label.data_tools import run_check
+        if run_check(config):
+            sys.exit(1)  # faulty rows: a script can stop before training on them
+    elif config.mode == "import":
+        from multi_label.data_tools import run_import
+        run_import(config)
+    elif config.mode == "stats":
+        from multi_label.data_tools import run_stats
+        run_stats(config)
+    elif config.mode == "predict":
+        from multi_label.predictor import run_predict
+        run_predict(config)
+    elif config.mode == "debug":
+        from multi_label.debug import run_debug
+        run_debug(config)
+    elif config.mode == "convert":
+        from multi_label.export import run_convert
+        run_convert(config)
     else:
         raise ConfigError(f"mode={config.mode!r} is not handled by run.py")
 
@@ -49,5 +68,5 @@ if __name__ == "__main__":
         from multi_label.callbacks import TrainingError
         if isinstance(error, (LabelFileError, TrainingError)):
             print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
+            sys.exit(getattr(error, "exit_code", 1))  # 128 + signal number after SIGINT/SIGTERM
         raise

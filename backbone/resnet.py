@@ -1,6 +1,9 @@
-"""ResNet and ResNeXt (He et al. 2016; Xie et al. 2017) as one implementation.
+"""ResNet, ResNeXt and pre-activation ResNet (He et al. 2016; Xie et al. 2017) as one implementation.
 
-ResNeXt is a ResNet setting (`cardinality`, `base_width`), not a separate class. Convolutions
+ResNeXt is a ResNet setting (`cardinality`, `base_width`), and so is the pre-activation ResNet
+(`preact`, He et al. 2016, "Identity Mappings in Deep Residual Networks", ECCV): not separate
+classes. Every layer name starts with the registry name, which is how the backbone's layers are
+found again (fine-tuning, weight transfer). Convolutions
 carry no bias: the BatchNorm that follows has its own shift, so a bias would be a redundant
 parameter that weight decay pulls around for nothing.
 """
@@ -12,7 +15,7 @@ BN_EPSILON = 1e-5  # PyTorch's default, so ported weights behave the same
 BN_MOMENTUM = 0.9
 
 
-def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, name="resnet"):
+def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, preact=False, name="resnet"):
     """Builds a ResNet feature extractor on `inputs` and returns the last feature map (stride 32).
 
     Args:
@@ -22,12 +25,16 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
         cardinality: int. Groups of the 3x3 convolution (1 = ResNet, 32 = ResNeXt-50 32x4d).
         base_width: int. Width of each group at the first stage (64 = ResNet, 4 = ResNeXt 32x4d).
         width: float. Multiplier of every layer's channel count, for small test models.
+        preact: bool. Pre-activation blocks: BatchNorm and ReLU before each convolution, a
+            shortcut path free of any activation, one BatchNorm-ReLU after the last block, and a
+            stem of convolution and max pooling only (as Keras's ResNetV2 and timm's ResNetV2).
         name: str. Prefix of layer names.
     """
     channels = lambda c: max(cardinality, int(round(c * width / cardinality)) * cardinality)
     x = layers.Conv2D(channels(64), 7, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(inputs)
-    x = _bn(x, f"{name}_stem_bn")
-    x = layers.ReLU(name=f"{name}_stem_relu")(x)
+    if not preact:  # a pre-activation stem leaves BN-ReLU to the first block
+        x = _bn(x, f"{name}_stem_bn")
+        x = layers.ReLU(name=f"{name}_stem_relu")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_stem_pool")(x)
     for stage, count in enumerate(blocks_per_stage):
         planes = 64 * 2 ** stage
@@ -35,10 +42,12 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
             strides = 2 if stage > 0 and index == 0 else 1
             prefix = f"{name}_s{stage + 1}_b{index + 1}"
             if block == "basic":
-                x = _basic_block(x, channels(planes), strides, prefix)
+                x = _basic_block(x, channels(planes), strides, prefix, preact)
             else:
                 inner = channels(int(planes * base_width / 64) * cardinality)
-                x = _bottleneck_block(x, inner, channels(planes * 4), strides, cardinality, prefix)
+                x = _bottleneck_block(x, inner, channels(planes * 4), strides, cardinality, prefix, preact)
+    if preact:  # the residual sum of the last block has had no normalisation yet
+        x = layers.ReLU(name=f"{name}_post_relu")(_bn(x, f"{name}_post_bn"))
     return x
 
 
@@ -50,33 +59,53 @@ def _bn(x, name, zero_gamma=False):
         gamma_initializer="zeros" if zero_gamma else "ones")(x)
 
 
-def _shortcut(x, filters, strides, name):
+def _shortcut(x, activated, filters, strides, name, preact):
+    # Pre-activation: an identity shortcut carries the raw sum, a projection reads the activated
+    # input (He et al. 2016, fig. 4) and has no BatchNorm of its own.
     if strides == 1 and x.shape[-1] == filters:
         return x
-    shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_down_conv")(x)
-    return _bn(shortcut, f"{name}_down_bn")
+    shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_down_conv")(activated)
+    return shortcut if preact else _bn(shortcut, f"{name}_down_bn")
 
 
-def _basic_block(x, filters, strides, name):
-    shortcut = _shortcut(x, filters, strides, name)
-    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = _bn(y, f"{name}_bn2", zero_gamma=True)
+def _pre_activation(x, name, preact):
+    return layers.ReLU(name=f"{name}_preact_relu")(_bn(x, f"{name}_preact_bn")) if preact else x
+
+
+def _last_conv(y, filters, kernel, name, preact):
+    # Pre-activation blocks have no BN after their last conv; zero-initialising that conv
+    # instead starts the residual branch as identity (timm's zero_init_last).
+    return layers.Conv2D(filters, kernel, padding="same" if kernel > 1 else "valid", use_bias=False, name=name,
+                         kernel_initializer="zeros" if preact else "glorot_uniform")(y)
+
+
+def _residual_sum(y, shortcut, last_bn, name, preact):
+    if preact:  # the sum stays un-normalised: the next block's pre-activation takes care of it
+        return layers.Add(name=f"{name}_add")([y, shortcut])
+    y = _bn(y, last_bn, zero_gamma=True)
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
-def _bottleneck_block(x, inner, filters, strides, cardinality, name):
-    shortcut = _shortcut(x, filters, strides, name)
-    y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}_conv1")(x)
+def _basic_block(x, filters, strides, name, preact=False):
+    activated = _pre_activation(x, name, preact)
+    shortcut = _shortcut(x, activated, filters, strides, name, preact)
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(activated)
+    y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
+    y = _last_conv(y, filters, 3, f"{name}_conv2", preact)
+    return _residual_sum(y, shortcut, f"{name}_bn2", name, preact)
+
+
+def _bottleneck_block(x, inner, filters, strides, cardinality, name, preact=False):
+    activated = _pre_activation(x, name, preact)
+    shortcut = _shortcut(x, activated, filters, strides, name, preact)
+    y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}_conv1")(activated)
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
     # Stride on the 3x3 (ResNet v1.5, as torchvision): better accuracy than striding the 1x1.
     y = layers.Conv2D(inner, 3, strides=strides, padding="same", groups=cardinality, use_bias=False,
                       name=f"{name}_conv2")(y)
     y = layers.ReLU(name=f"{name}_relu2")(_bn(y, f"{name}_bn2"))
-    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv3")(y)
-    y = _bn(y, f"{name}_bn3", zero_gamma=True)
-    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
+    y = _last_conv(y, filters, 1, f"{name}_conv3", preact)
+    return _residual_sum(y, shortcut, f"{name}_bn3", name, preact)
 
 
 def resnet18(inputs, width=1.0):
@@ -112,3 +141,19 @@ def resnext50_32x4d(inputs, width=1.0):
 def resnext101_32x8d(inputs, width=1.0):
     return resnet(inputs, "bottleneck", [3, 4, 23, 3], cardinality=32, base_width=8, width=width,
                   name="resnext101_32x8d")
+
+
+def preact_resnet18(inputs, width=1.0):
+    return resnet(inputs, "basic", [2, 2, 2, 2], width=width, preact=True, name="preact_resnet18")
+
+
+def preact_resnet34(inputs, width=1.0):
+    return resnet(inputs, "basic", [3, 4, 6, 3], width=width, preact=True, name="preact_resnet34")
+
+
+def preact_resnet50(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 6, 3], width=width, preact=True, name="preact_resnet50")
+
+
+def preact_resnet101(inputs, width=1.0):
+    return resnet(inputs, "bottleneck", [3, 4, 23, 3], width=width, preact=True, name="preact_resnet101")

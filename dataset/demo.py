@@ -21,6 +21,9 @@ from dataset.labels import write_labels_csv
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}  # fraction of source digits and of images
 CANVAS = 64  # pixels; the pipeline resizes to the configured image_size
+DIGIT_SIZE = (0.3, 0.45)  # digit side as a fraction of the canvas side (19 to 29 px at 64)
+MAX_OVERLAP = 0.05  # fraction of a digit's box that another digit may cover
+BLOB_BACKGROUNDS = True  # include low-frequency colour clutter among the backgrounds
 
 
 def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
@@ -81,7 +84,7 @@ def _compose(images, targets, pool, rng, canvas):
     placed = []  # (x, digit)
     for _ in range(rng.integers(1, 5)):
         source = pool[rng.integers(len(pool))]
-        size = int(rng.integers(canvas * 7 // 32, canvas * 13 // 32 + 1))  # 14..26 px at 64
+        size = int(round(canvas * rng.uniform(*DIGIT_SIZE)))
         box = _place(rng, canvas, size, boxes)
         if box is None:
             continue
@@ -101,7 +104,7 @@ def _compose(images, targets, pool, rng, canvas):
 
 
 def _background(rng, canvas):
-    kind = rng.integers(3)
+    kind = rng.integers(3 if BLOB_BACKGROUNDS else 2)
     if kind == 0:  # flat colour
         return np.broadcast_to(rng.uniform(0, 1, 3), (canvas, canvas, 3)).copy()
     if kind == 1:  # linear gradient between two colours in a random direction
@@ -120,7 +123,7 @@ def _place(rng, canvas, size, boxes, tries=30):
     for _ in range(tries):
         x, y = rng.integers(0, canvas - size + 1, 2)
         box = (int(x), int(y), int(x) + size, int(y) + size)
-        if all(_overlap(box, other) < 0.15 for other in boxes):
+        if all(_overlap(box, other) <= MAX_OVERLAP for other in boxes):
             return box
     return None
 

@@ -10,6 +10,9 @@ image: `DecodeReport` says how many were skipped and which files.
 import numpy as np
 import tensorflow as tf
 
+from dataset import augment as extra
+from dataset.sampling import repeat_factors
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -73,7 +76,8 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     def decode(data, y, path):
         image = decode_image(data)
         if config.cache_images:
-            image = resize(image, size)  # cache small images, not full-size photos
+            # cache small uint8 images, not full-size photos nor float32 (4x the memory)
+            image = tf.cast(tf.clip_by_value(tf.round(resize(image, size)), 0, 255), tf.uint8)
         if report is not None:
             # The mark must wait for the decode: a path is marked only once its image exists.
             with tf.control_dependencies([image]):
@@ -88,12 +92,21 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     if config.cache_images:
         ds = ds.cache()
     if training:
+        threshold = getattr(config, "repeat_factor_threshold", 0.0)
+        if threshold > 0:
+            ds = repeat_by_factor(ds, paths, repeat_factors(labels, threshold), config.seed)
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda item, seed: (augment(item[0], seed, config), item[1]),
             num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=True)
+        mixup, cutmix = getattr(config, "mixup_alpha", 0.0), getattr(config, "cutmix_alpha", 0.0)
+        if mixup > 0 or cutmix > 0:
+            batch_seeds = tf.data.Dataset.random(seed=config.seed + 1, rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
+                lambda batch, seed: extra.mix_batch(batch[0], batch[1], seed, mixup, cutmix),
+                num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
     else:
         ds = ds.map(lambda image, y, path: (tf.cast(resize(image, size), tf.float32), y, path),
                     num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -101,18 +114,58 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     return ds.prefetch(AUTOTUNE)
 
 
+def repeat_by_factor(ds, paths, factors, seed):
+    """Repeats each image floor(r) or ceil(r) times per epoch (stochastic rounding), r its repeat factor.
+
+    The factor is looked up by path, so images dropped as undecodable change nothing. Each copy
+    follows its original in the stream; the shuffle after this mixes them. The rounding draws come
+    from a random dataset re-drawn every epoch, so epochs differ and a run repeats from `seed`, like
+    the shuffle. The same rule as `dataset.sampling.sample_epoch_indices`, done inside tf.data so the
+    decoded-image cache is kept.
+
+    Args:
+        ds: tf.data.Dataset. Yields (image, labels, path).
+        paths: list[str]. The image paths the labels belong to.
+        factors: np.ndarray. float [N] repeat factors, from `dataset.sampling.repeat_factors`.
+        seed: int. Seed of the rounding draws.
+    """
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(np.asarray(paths, dtype=object).astype(str),
+                                            np.asarray(factors, np.float64)), default_value=1.0)
+    draws = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True)
+
+    def copies(item, draw):
+        factor = table.lookup(item[2])
+        uniform = tf.cast(draw % (2**31), tf.float64) / 2.0**31
+        count = tf.cast(tf.floor(factor) + tf.cast(uniform < factor - tf.floor(factor), tf.float64), tf.int64)
+        return tf.data.Dataset.from_tensors(item).repeat(count)
+
+    return tf.data.Dataset.zip((ds, draws)).flat_map(copies)
+
+
 def augment(image, seed, config):
-    """Random resized crop, flips and colour jitter, all stateless (repeatable from `seed`)."""
+    """Crops, flips, rotation, colour jitter, noise and erasing as configured, all stateless (repeatable from `seed`).
+
+    The functions beyond crop, flip and colour jitter are in `dataset.augment`.
+    """
     size = config.image_size
     image = tf.cast(image, tf.float32)
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+    seed = tf.cast(seed, tf.int64)
+    seeds = tf.random.experimental.stateless_split(seed, num=6)
+    # Seeds of the later additions come from a second split, so the first six (and the images of
+    # runs without the additions) are unchanged.
+    more = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), num=6)
     if config.crop_scale is not None:
         begin, crop, _ = tf.image.stateless_sample_distorted_bounding_box(
             tf.shape(image), tf.zeros([1, 0, 4]), seed=seeds[0], area_range=config.crop_scale,
             aspect_ratio_range=config.crop_ratio, min_object_covered=0.0, use_image_if_no_bounding_boxes=True,
             max_attempts=20)
         image = tf.slice(image, begin, crop)
+    if config.multiscale_crop is not None:
+        image = extra.multiscale_crop(image, config.multiscale_crop, more[0])
     image = resize(image, size)
+    if config.rotation > 0:
+        image = extra.random_rotation(image, config.rotation, more[1])
     if config.flip in ("horizontal", "both"):
         image = tf.image.stateless_random_flip_left_right(image, seeds[1])
     if config.flip in ("vertical", "both"):
@@ -123,4 +176,12 @@ def augment(image, seed, config):
         image = tf.image.stateless_random_contrast(image, 1 - s, 1 + s, seeds[4])
         image = tf.image.stateless_random_saturation(image, 1 - s, 1 + s, seeds[5])
         image = tf.clip_by_value(image, 0.0, 255.0)
+    if config.hue_jitter > 0:
+        image = tf.clip_by_value(extra.random_hue(image, config.hue_jitter, more[2]), 0.0, 255.0)
+    if config.gaussian_noise > 0:
+        image = extra.gaussian_noise(image, config.gaussian_noise, more[3])
+    if config.salt_and_pepper > 0:
+        image = extra.salt_and_pepper(image, config.salt_and_pepper, more[4])
+    if config.cutout > 0:
+        image = extra.random_erasing(image, config.cutout, config.cutout_count, more[5])
     return image

@@ -1,20 +1,49 @@
 """Training callbacks: exact validation mAP, best/last checkpoints, NaN stop, crash-safe backup."""
 
+import contextlib
 import json
 import math
 import os
+import shlex
 import shutil
+import signal
+import sys
+import tempfile
+import threading
 
 import keras
 import numpy as np
 
 from multi_label.evaluation import predict_dataset
+from multi_label.groups import evaluate_groups, predict_groups
 from utils.atomic import atomic_path, write_text
 from utils.metrics import mean_average_precision
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on; the message says where and what to try."""
+
+
+class TrainingInterrupted(TrainingError):
+    """SIGINT or SIGTERM stopped training after saving the backup; `exit_code` is 128 + the signal number."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@contextlib.contextmanager
+def checkpoint_write(path):
+    """Turns a failed checkpoint write (full disk, lost mount, no permission) into a one-line TrainingError.
+
+    Every checkpoint file is written to a temporary file and renamed, so the previous one is intact.
+    """
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise TrainingError(f"cannot write {path}: {reason}; the last good checkpoint and backup are kept. Free disk "
+                            "space (or fix the folder) and run the same command to resume") from None
 
 
 class ValidationMAP(keras.callbacks.Callback):
@@ -24,22 +53,30 @@ class ValidationMAP(keras.callbacks.Callback):
     values (which is biased for rare classes). The value goes into the epoch logs as `val_mAP`,
     where the checkpoint, TensorBoard and CSV callbacks that come after this one read it.
 
+    For a `groups` head (one softmax per attribute group) mAP does not apply: the callback logs
+    each group's accuracy over its known labels as `val_<group>_accuracy` and their mean as
+    `val_accuracy`, the value the checkpoint then monitors.
+
     Args:
         dataset: tf.data.Dataset. Batches of (images, labels, paths).
         report: DecodeReport or None. Names validation images that failed to decode.
         train_report: DecodeReport or None. Names training images that failed to decode.
+        groups: dict[str, int] or None. The attribute groups of a `groups` head.
     """
 
-    def __init__(self, dataset, report=None, train_report=None):
+    def __init__(self, dataset, report=None, train_report=None, groups=None):
         super().__init__()
         self.dataset = dataset
         self.report = report
         self.train_report = train_report
+        self.groups = groups
         self._announced = set()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        if self.dataset is not None:
+        if self.dataset is not None and self.groups:
+            self._log_group_accuracy(epoch, logs)
+        elif self.dataset is not None:
             logits, labels, _ = predict_dataset(self.model, self.dataset)
             result = mean_average_precision(labels, logits)
             logs["val_mAP"] = float(result.map)
@@ -49,6 +86,19 @@ class ValidationMAP(keras.callbacks.Callback):
                 if path not in self._announced:
                     self._announced.add(path)
                     print(f"warning: skipped {name} image that failed to decode: {path}")
+
+    def _log_group_accuracy(self, epoch, logs):
+        logits, labels, _ = predict_groups(self.model, self.dataset, list(self.groups))
+        result = evaluate_groups(labels, logits, self.groups)
+        for name, group in result["groups"].items():
+            if group["accuracy"] is not None:
+                logs[f"val_{name}_accuracy"] = group["accuracy"]
+        if result["accuracy"] is not None:
+            logs["val_accuracy"] = result["accuracy"]
+        parts = ", ".join(f"{name} {g['accuracy']:.4f}" for name, g in result["groups"].items()
+                          if g["accuracy"] is not None)
+        mean = "n/a (no known labels)" if result["accuracy"] is None else f"{result['accuracy']:.4f}"
+        print(f"\nEpoch {epoch + 1}: val_accuracy = {mean} over {len(labels)} images ({parts})")
 
 
 class BestAndLastCheckpoint(keras.callbacks.Callback):
@@ -78,6 +128,10 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        with checkpoint_write(self.folder):
+            self._save(epoch, logs)
+
+    def _save(self, epoch, logs):
         save_model(self.model, os.path.join(self.folder, "last.keras"))
         value = logs.get(self.monitor) if self.monitor else None
         best = self.best_score()
@@ -127,12 +181,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         extra_state: callable or None. Returns a JSON-serialisable dict saved with each backup
             (state that lives outside the model weights).
         restore_extra_state: callable or None. Receives that dict on restore.
+        write: bool. False for a non-chief worker of a multi-worker run: it restores from the
+            chief's backups (a shared folder) so that all workers resume at the same epoch, and
+            saves its own into a temporary folder that it deletes (saving reads variables that the
+            workers may have to read together).
     """
 
-    def __init__(self, backup_dir, extra_state=None, restore_extra_state=None, **kwargs):
+    def __init__(self, backup_dir, extra_state=None, restore_extra_state=None, write=True, **kwargs):
         super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=False, **kwargs)
         self.extra_state = extra_state
         self.restore_extra_state = restore_extra_state
+        self.write = write
         self._pointer = os.path.join(backup_dir, "latest")
 
     def restored_epoch(self):
@@ -165,9 +224,36 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._current_epoch = meta["epoch"]
         if self.restore_extra_state is not None and meta.get("extra") is not None:
             self.restore_extra_state(meta["extra"])
-        print(f"Resuming from the backup after epoch {meta['epoch']} ({meta['folder']})")
+        steps = meta.get("steps_in_epoch", 0)
+        if steps:  # a mid-epoch backup: the weights after `steps` steps; the epoch is trained again from its start
+            epoch = meta["epoch"] + 1
+            print(f"Resuming from the backup after epoch {meta['epoch']} and {steps} steps of epoch {epoch}; "
+                  f"epoch {epoch} restarts from its first batch ({meta['folder']})")
+        else:
+            print(f"Resuming from the backup after epoch {meta['epoch']} ({meta['folder']})")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps_in_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_in_epoch = batch + 1  # Keras passes the last batch of a steps_per_execution group
+        super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._steps_in_epoch = 0
+        super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
+        if not self.write:
+            with tempfile.TemporaryDirectory(prefix="workertemp_backup_") as folder:
+                self.model.save_weights(os.path.join(folder, "state.weights.h5"))
+                if self.extra_state:
+                    self.extra_state()
+            return
+        with checkpoint_write(self.backup_dir):
+            self._write_backup()
+
+    def _write_backup(self):
         os.makedirs(self.backup_dir, exist_ok=True)
         previous = self._latest()
         index = (int(os.path.basename(previous["folder"]).split("-")[1]) + 1) if previous else 1
@@ -177,12 +263,64 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.makedirs(folder)
         self.model.save_weights(os.path.join(folder, "state.weights.h5"))
         meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                "steps_in_epoch": getattr(self, "_steps_in_epoch", 0),
                 "extra": self.extra_state() if self.extra_state else None}
         write_text(os.path.join(folder, "meta.json"), json.dumps(meta))
         write_text(self._pointer, name + "\n")
         for old in os.listdir(self.backup_dir):
             if old.startswith("state-") and old != name:
                 shutil.rmtree(os.path.join(self.backup_dir, old), ignore_errors=True)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """On SIGINT or SIGTERM, finishes the current step, writes the backup and stops with the resume command.
+
+    The handler only sets a flag, so a signal during validation or a checkpoint write lets that
+    write finish; the stop happens at the next step or epoch end. A second signal acts at once
+    (the previous handlers are back in place after the first). Goes after the backup callback.
+
+    Args:
+        backup: AtomicBackupAndRestore. Writes the resumable state.
+    """
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+        self.received = None
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number, frame):
+        self.received = number
+        self._restore_handlers()
+        print(f"\nReceived {signal.Signals(number).name}: saving the backup after this step", flush=True)
+
+    def _restore_handlers(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.backup._save_model()  # a mid-epoch backup (the epoch restarts from its first batch on resume)
+            self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.received is not None:  # the backup callback before this one has saved the finished epoch
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        self._restore_handlers()
+
+    def _stop(self):
+        name = signal.Signals(self.received).name
+        command = shlex.join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "the same command"
+        raise TrainingInterrupted(f"training stopped by {name}; the backup is saved in {self.backup.backup_dir}; "
+                                  f"resume with: {command}", exit_code=128 + self.received)
 
 
 def save_model(model, path):

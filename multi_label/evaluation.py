@@ -1,6 +1,28 @@
 """Runs a model over an evaluation dataset and keeps predictions, labels and image names aligned."""
 
+import weakref
+
+import keras
 import numpy as np
+import tensorflow as tf
+
+_single_device_calls = weakref.WeakKeyDictionary()
+
+
+def predict_batch(model, images):
+    """`model.predict_on_batch(images)`, also correct while the model trains under a strategy.
+
+    Keras's predict_on_batch runs a batch that is not a distributed one on every replica and
+    concatenates their outputs, which repeats each row once per replica. With more than one
+    replica the model is called directly instead, on one device, with its current weights.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return model.predict_on_batch(images)
+    call = _single_device_calls.get(model)
+    if call is None:
+        call = _single_device_calls[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return keras.tree.map_structure(lambda t: t.numpy(), call(images))
 
 
 def predict_dataset(model, dataset):
@@ -11,7 +33,7 @@ def predict_dataset(model, dataset):
     """
     logits, labels, paths = [], [], []
     for images, y, p in dataset:
-        logits.append(np.asarray(model.predict_on_batch(images), np.float64))
+        logits.append(np.asarray(predict_batch(model, images), np.float64))
         labels.append(y.numpy())
         paths.extend(s.decode() for s in p.numpy())
     if not logits:

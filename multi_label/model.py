@@ -1,19 +1,28 @@
 """Wires input normalisation, a backbone and a head into one Keras model."""
 
+import os
+
 import keras
 
-from backbone import get_backbone
+from backbone import BACKBONES, get_backbone
+from backbone.applications import APPLICATIONS, load_imagenet_weights
 from multi_label.heads import HEADS
 from multi_label.preprocessing import InputNormalization
+from utils.config import ConfigError
 
 
-def build_model(config, num_classes):
+def build_model(config, num_classes, train_labels=None, class_names=None):
     """Builds the classifier: images in [0, 255] of any size -> logits [batch, num_classes].
 
+    A `groups` head gives a dict of logits instead, one [batch, K] entry per attribute group.
+
     Args:
-        config: Config. Reads backbone, backbone_width, backbone_weights, normalization, head,
-            pooling, dropout.
-        num_classes: int. Number of labels.
+        config: Config. Reads backbone, backbone_width, backbone_weights, normalization, head and
+            the settings of that head.
+        num_classes: int. Number of labels (label columns).
+        train_labels: np.ndarray or None. Training labels [N, num_classes]; needed by the
+            label-graph heads (ml_gcn, ssgrl), which keep the co-occurrence graph inside the model.
+        class_names: list[str] or None. Needed with `label_embeddings` (word vectors by class name).
     """
     build_backbone, default_normalization = get_backbone(config.backbone)
     if config.head not in HEADS:
@@ -22,23 +31,79 @@ def build_model(config, num_classes):
     # Height and width are left open: global pooling makes the head independent of input size.
     images = keras.Input((None, None, 3), name="image")
     features = build_backbone(InputNormalization(mode, name="normalization")(images), width=config.backbone_width)
-    logits = HEADS[config.head](features, num_classes, config)
+    logits = HEADS[config.head](features, num_classes, config, train_labels=train_labels, class_names=class_names)
     model = keras.Model(images, logits, name=f"{config.backbone}_{config.head}")
     if config.backbone_weights not in ("", "none"):
-        load_backbone_weights(model, config.backbone_weights)
+        load_backbone_weights(model, config.backbone_weights, config.backbone, config.backbone_width)
     return model
 
 
-def load_backbone_weights(model, path):
-    """Loads weights saved from a model with the same backbone; the head is left as initialised."""
-    import os
-    if not os.path.isfile(path):
-        raise ValueError(f"backbone_weights={path!r}: file not found; expected 'none' or a .weights.h5 file")
-    source = keras.saving.load_model(path, compile=False) if path.endswith(".keras") else None
-    if source is None:
-        model.load_weights(path, skip_mismatch=True)
+def backbone_layers(model, backbone=None):
+    """The layers of `model` that its backbone built, found by their registry-name prefix.
+
+    Args:
+        model: keras.Model. From `build_model` (or loaded from its `.keras` file).
+        backbone: str or None. Registry name; None: read from the model's name.
+    """
+    backbone = backbone or backbone_name(model)
+    found = [layer for layer in model.layers if layer.name == backbone or layer.name.startswith(backbone + "_")]
+    if not found:
+        raise ValueError(f"model {model.name!r} has no layers of backbone {backbone!r}")
+    return found
+
+
+def backbone_name(model):
+    """The registry name of a model's backbone, from the model name `<backbone>_<head>`."""
+    names = [name for name in BACKBONES if model.name.startswith(name + "_")]
+    if not names:
+        raise ValueError(f"model {model.name!r} is not named <backbone>_<head> with a backbone of {sorted(BACKBONES)}")
+    return max(names, key=len)
+
+
+def load_backbone_weights(model, path, backbone=None, width=1.0):
+    """Sets the backbone's weights; the head is left as initialised.
+
+    Args:
+        model: keras.Model. From `build_model`.
+        path: str. "imagenet" (the Keras ImageNet weights of a keras.applications backbone,
+            downloaded once into the Keras cache), a `.keras` model or `.weights.h5` file of a
+            model with the same backbone, or a Keras `*_notop.h5` weights file of a
+            keras.applications backbone (e.g. the ImageNet file copied from another machine).
+        backbone: str or None. Registry name; None: read from the model's name.
+        width: float. The backbone width (selects the MobileNets' ImageNet file).
+    """
+    backbone = backbone or backbone_name(model)
+    if path == "imagenet":
+        if backbone not in APPLICATIONS:
+            raise ConfigError(f"backbone_weights='imagenet': Keras publishes no ImageNet weights for "
+                              f"backbone={backbone!r}; use one of {sorted(APPLICATIONS)}, or a weights file path")
+        try:
+            load_imagenet_weights(model.get_layer(backbone), backbone, width)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         return
-    by_name = {layer.name: layer for layer in source.layers}
-    for layer in model.layers:
-        if layer.name in by_name and layer.name != "logits" and layer.weights:
-            layer.set_weights(by_name[layer.name].get_weights())
+    if not os.path.isfile(path):
+        raise ConfigError(f"backbone_weights={path!r}: file not found; expected 'none', 'imagenet' or a .keras, "
+                          ".weights.h5 or Keras *_notop.h5 file")
+    if path.endswith(".keras"):
+        source = keras.saving.load_model(path, compile=False, safe_mode=True)  # no code from the file runs
+        by_name = {layer.name: layer for layer in source.layers}
+        layers = [layer for layer in backbone_layers(model, backbone) if layer.weights]
+        if not all(layer.name in by_name for layer in layers):
+            raise ConfigError(f"backbone_weights={path!r} holds no backbone {backbone!r} (another backbone or width?)")
+        for layer in layers:
+            try:
+                layer.set_weights(by_name[layer.name].get_weights())
+            except ValueError:
+                raise ConfigError(f"backbone_weights={path!r}: layer {layer.name!r} has other shapes there "
+                                  "(another backbone_width?)") from None
+    elif path.endswith(".weights.h5"):
+        model.load_weights(path, skip_mismatch=True)
+    elif path.endswith((".h5", ".hdf5")):
+        if backbone not in APPLICATIONS:
+            raise ConfigError(f"backbone_weights={path!r}: a Keras *_notop.h5 file loads into the keras.applications "
+                              f"backbones {sorted(APPLICATIONS)} only, not backbone={backbone!r}")
+        model.get_layer(backbone).load_weights(path)
+    else:
+        raise ConfigError(f"backbone_weights={path!r}: unknown file type; expected a .keras, .weights.h5 or Keras "
+                          "*_notop.h5 file")

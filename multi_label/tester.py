@@ -1,20 +1,30 @@
-"""Test mode: evaluates a checkpoint on `test_labels` and writes metrics.json and predictions.csv."""
+"""Test mode: evaluates a checkpoint on `test_labels`; writes metrics.json, predictions.csv and the report.
+
+Labels are predicted with the per-class thresholds fitted on validation after training
+(`thresholds="fitted"`) or with the fixed `threshold`; both are always measured, side by side.
+"""
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import shlex
 
 import keras
+import numpy as np
 
-import multi_label.preprocessing  # noqa: F401  registers the custom layers for safe loading
+import multi_label.model  # noqa: F401  registers the custom layers (normalisation, backbones, heads) for safe loading
 from dataset.pipeline import DecodeReport, make_dataset
+from multi_label.calibration import load_calibration
 from multi_label.data import load_split
-from multi_label.evaluation import predict_dataset, sigmoid
+from multi_label.evaluation import predict_dataset
 from utils.atomic import write_text
 from utils.config import ConfigError
-from utils.metrics import evaluate_all
+from utils.metrics import binarize, evaluate_all
 from utils.run_folder import run_folders
+
+CLASSES_FILE = "classes.json"
 
 
 def resolve_checkpoint(config):
@@ -37,32 +47,153 @@ def load_checkpoint(path, num_classes=None):
     return model
 
 
+def saved_class_names(checkpoint):
+    """The class names in `classes.json` beside the checkpoint (written by the trainer); None if absent."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), CLASSES_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read as a JSON list of class names ({error})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: expected a JSON list of class names")
+    return names
+
+
 def run_test(config):
     """Evaluates on the test split; returns the metrics dict (also written to metrics.json)."""
     table = load_split(config, "test_labels")
     if table is None:
         raise ConfigError("test_labels is empty; mode=test needs a label file")
+    if config.groups:  # one softmax per attribute group: accuracy and confusion matrices, not mAP
+        return run_group_test(config, table)
     path = resolve_checkpoint(config)
+    trained = saved_class_names(path)
+    if trained is not None and trained != table.class_names:
+        raise ConfigError(f"test_labels={config.test_labels!r} has classes {table.class_names}, but the checkpoint "
+                          f"was trained on {trained}")
     model = load_checkpoint(path, len(table.class_names))
+    calibration = load_calibration(config, path, table.class_names)
     report = DecodeReport(table.images)
     dataset = make_dataset(table.images, table.labels, config, training=False, report=report)
     logits, labels, paths = predict_dataset(model, dataset)
-    probabilities = sigmoid(logits)
-    metrics = evaluate_all(labels, probabilities, table.class_names, threshold=config.threshold, top_k=3)
+    probabilities = calibration.probabilities(logits)
+    metrics = evaluate_all(labels, calibration.scores(logits), table.class_names, threshold=calibration.thresholds,
+                           top_k=3)
+    metrics["thresholds_in_use"] = calibration.kind
+    metrics["temperature"] = calibration.temperature
+    metrics["fitted_thresholds"] = (None if calibration.fitted is None
+                                    else dict(zip(table.class_names, calibration.fitted.tolist())))
+    metrics["at_fixed_threshold"] = _at(labels, calibration.scores(logits, "fixed"), table.class_names,
+                                        config.threshold)
+    metrics["at_fitted_thresholds"] = (None if calibration.fitted is None else
+                                       _at(labels, calibration.scores(logits, "fitted"), table.class_names,
+                                           calibration.fitted))
     skipped = report.skipped()
     metrics["checkpoint"] = path
+    metrics["test_labels"] = config.test_labels
     metrics["images"] = len(paths)
     metrics["skipped_images"] = skipped
 
-    out_dir = run_folders(config)[0]
+    out_dir, log_dir = run_folders(config)
     metrics_path = os.path.join(out_dir, "metrics.json")
     predictions_path = os.path.join(out_dir, "predictions.csv")
     write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
     names = dict(zip(table.images, table.names))
     write_text(predictions_path, _predictions_csv([names.get(p, p) for p in paths], table.class_names, probabilities))
     _print_summary(metrics, table.class_names, skipped)
+    _print_thresholds(metrics, config.threshold, calibration.info)
+    print(f"Wrote {metrics_path}\nWrote {predictions_path}")
+    if config.report and len(paths):
+        report_path = _write_report(config, metrics, table.class_names, labels, logits, paths, names, calibration,
+                                    out_dir, log_dir)
+        print(f"Wrote {report_path} and its figures; TensorBoard: tensorboard --logdir {os.path.join(log_dir, 'test')}")
+    return metrics
+
+
+def run_group_test(config, table):
+    """Test mode of a `groups` head: per-group accuracy (known labels only) and confusion matrices.
+
+    Writes metrics.json ({"accuracy": mean over groups, "groups": {group: {"accuracy", "known",
+    "confusion_matrix"}}, ...}) and predictions.csv (per image, the predicted class of each group
+    and its probability).
+    """
+    from multi_label.groups import evaluate_groups, format_confusion_matrix, predict_groups
+
+    path = resolve_checkpoint(config)
+    model = load_checkpoint(path)
+    report = DecodeReport(table.images)
+    dataset = make_dataset(table.images, table.labels, config, training=False, report=report)
+    logits, labels, paths = predict_groups(model, dataset, table.class_names)
+    metrics = evaluate_groups(labels, logits, config.groups)
+    metrics.update(checkpoint=path, test_labels=config.test_labels, images=len(paths), skipped_images=report.skipped())
+    out_dir = run_folders(config)[0]
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    predictions_path = os.path.join(out_dir, "predictions.csv")
+    write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    names = dict(zip(table.images, table.names))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", *(f"{g}{suffix}" for g in config.groups for suffix in ("", "_probability"))])
+    probabilities = {g: _softmax(v) for g, v in logits.items()}
+    for i, image in enumerate(paths):
+        cells = [(int(np.argmax(probabilities[g][i])), f"{np.max(probabilities[g][i]):.6f}") for g in config.groups]
+        writer.writerow([names.get(image, image), *(c for pair in cells for c in pair)])
+    write_text(predictions_path, out.getvalue())
+    mean = "n/a (no known labels)" if metrics["accuracy"] is None else f"{metrics['accuracy']:.4f}"
+    print(f"\nTest accuracy (mean over groups): {mean} over {len(paths)} images")
+    for name, group in metrics["groups"].items():
+        accuracy = "no known label" if group["accuracy"] is None else f"{group['accuracy']:.4f}"
+        print(f"\n{name}: accuracy {accuracy} over {group['known']} known labels; confusion matrix:")
+        print(format_confusion_matrix(group["confusion_matrix"]))
+    for skipped in metrics["skipped_images"]:
+        print(f"warning: skipped test image that failed to decode: {skipped}")
     print(f"Wrote {metrics_path}\nWrote {predictions_path}")
     return metrics
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _at(labels, probabilities, class_names, threshold):
+    return evaluate_all(labels, probabilities, class_names, threshold=threshold, top_k=None)["at_threshold"]
+
+
+def _write_report(config, metrics, class_names, labels, logits, paths, names, calibration, out_dir, log_dir):
+    from utils.report import FIGURES, write_report, write_test_summaries
+
+    folder = os.path.join(out_dir, "report")
+    images = [(p, names.get(p, p)) for p in paths]
+    probabilities = calibration.probabilities(logits)
+    points = {f"fixed {config.threshold:g}": binarize(calibration.scores(logits, "fixed"), config.threshold)}
+    if calibration.fitted is not None:
+        points["fitted per class"] = binarize(calibration.scores(logits, "fitted"), calibration.fitted)
+    report_path = write_report(folder, metrics, labels, probabilities, images, class_names,
+                               calibration.predict(logits), points, calibration.fitted, config.threshold,
+                               examples=config.report_examples, max_classes=config.report_max_classes,
+                               command=reproduce_command(config))
+    figures = [os.path.join(folder, FIGURES[key]) for key in ("pr", "ap", "thresholds", "confusion")]
+    write_test_summaries(os.path.join(log_dir, "test"), metrics, class_names, labels, probabilities, figures)
+    return report_path
+
+
+def reproduce_command(config):
+    """`python run.py mode=test ...` with every setting that differs from its default."""
+    from configs import Config
+
+    defaults = Config()
+    parts = ["python", "run.py", "mode=test"]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name == "mode" or value == getattr(defaults, field.name):
+            continue
+        text = value if isinstance(value, str) and value and shlex.quote(value) == value else repr(value)
+        parts.append(shlex.quote(f"{field.name}={text}"))
+    return " ".join(parts)
 
 
 def _predictions_csv(names, class_names, probabilities):
@@ -82,3 +213,21 @@ def _print_summary(metrics, class_names, skipped):
         print(f"{name:<24}{'no positive test example (left out of the mean)' if ap is None else f'{ap:.4f}'}")
     for path in skipped:
         print(f"warning: skipped test image that failed to decode: {path}")
+
+
+def _print_thresholds(metrics, threshold, info):
+    fixed = metrics["at_fixed_threshold"]["CF1"]
+    in_use = metrics["thresholds_in_use"]
+    print(f"Test CF1 at the fixed threshold {threshold:g}: {fixed:.4f}" + (" (in use)" if in_use == "fixed" else ""))
+    if metrics["at_fitted_thresholds"] is None:
+        print("Test CF1 at per-class thresholds fitted on validation: not available (no thresholds fitted for "
+              "this checkpoint)")
+        return
+    fitted = metrics["at_fitted_thresholds"]["CF1"]
+    line = (f"Test CF1 at per-class thresholds fitted on validation: {fitted:.4f} ({fitted - fixed:+.4f})"
+            + (" (in use)" if in_use == "fitted" else ""))
+    if fitted <= fixed and info.get("val_images"):
+        line += (f"; not higher: they were fitted on {info['val_images']} validation images with as few as "
+                 f"{info.get('val_positives_min', '?')} positives in a class, and thresholds fitted on few "
+                 "examples follow their noise")
+    print(line)

@@ -11,6 +11,7 @@ import time
 import keras
 import numpy as np
 
+import multi_label.preprocessing  # noqa: F401  registers the model's custom layer for loading
 from conftest import ROOT
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
@@ -55,7 +56,7 @@ def test_train_then_test_then_resume(tmp_path):
 
     other = run(tmp_path, "epochs=3", "lr=0.01", "run_name=tiny")
     assert other.returncode == 2
-    assert other.stderr.strip().startswith("error: models/tiny holds a run with different settings (")
+    assert other.stderr.strip().splitlines()[-1].startswith("error: models/tiny holds a run with different settings (")
     assert "lr: 0.002 -> 0.01" in other.stderr
 
 

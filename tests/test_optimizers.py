@@ -122,16 +122,23 @@ def test_radam_first_step_is_plain_gradient_step():
     )
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_radam_matches_torch(weight_decay):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01, 0.1])
+def test_radam_matches_torch(weight_decay, dtype):
     torch = pytest.importorskip("torch")
     params, grads = random_problem(steps=100, seed=2)
+    params = [p.astype(dtype) for p in params]
+    grads = [[g.astype(dtype) for g in step] for step in grads]
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
+    # torch is given the learning rate Keras holds: Keras keeps it in a
+    # float32 variable, so 1e-3 is 1e-3 * (1 + 3e-9) on both sides.
+    # foreach=False pins torch's single-tensor arithmetic on every device.
     reference = torch.optim.RAdam(
         tensors,
-        lr=1e-3,
+        lr=float(np.float32(1e-3)),
         weight_decay=weight_decay,
         decoupled_weight_decay=True,
+        foreach=False,
     )
     expected = []
     for step_grads in grads:
@@ -140,7 +147,9 @@ def test_radam_matches_torch(weight_decay):
         reference.step()
         expected.append([t.detach().numpy().copy() for t in tensors])
     optimizer = RAdam(learning_rate=1e-3, weight_decay=weight_decay or None)
-    actual = keras_trajectory(optimizer, params, grads, "float64")
+    actual = keras_trajectory(optimizer, params, grads, dtype)
+    # float32: the two differ only in the order of a few roundings per
+    # step (measured max 1.6e-7 over 100 steps); float64: ~1e-16.
     assert_trajectories_close(actual, expected, rtol=1e-6)
 
 

@@ -143,3 +143,34 @@ def test_rejects_negative_strength_and_unbuilt_model():
     unbuilt = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="built model"):
         apply_weight_decay(unbuilt, conv=1e-4, bn_gamma=0.0)
+
+
+def test_foundation_resnet18_every_conv_and_gamma_nothing_else():
+    import dataclasses
+
+    from configs import Config
+    from multi_label.model import build_model
+
+    config = dataclasses.replace(Config(), backbone="resnet18", backbone_width=0.125, head="linear")
+    model = build_model(config, 10)
+    counts = apply_weight_decay(model, conv=CONV, bn_gamma=GAMMA, verbose=False)
+    convs = layers_of(model, keras.layers.Conv2D)
+    dense = layers_of(model, keras.layers.Dense)
+    batch_norms = layers_of(model, keras.layers.BatchNormalization)
+    # Stem + 8 basic blocks of two convs + 3 projection shortcuts; one dense head.
+    assert (len(convs), len(dense), len(batch_norms)) == (20, 1, 20)
+    assert counts["kernels"] == 21 and counts["bn_gammas"] == 20
+    assert counts["biases"] == 0 and counts["bn_betas"] == 0
+    expected = {id(layer.kernel): CONV for layer in convs + dense}
+    expected.update({id(layer.gamma): GAMMA for layer in batch_norms})
+    penalized = []
+    for variable in model.weights:
+        if id(variable) in expected:
+            assert isinstance(variable.regularizer, keras.regularizers.L2), variable.path
+            assert variable.regularizer.l2 == pytest.approx(expected[id(variable)])
+            penalized.append(variable)
+        else:
+            # Biases, BN betas and moving statistics, the normalization layer: none.
+            assert getattr(variable, "regularizer", None) is None, variable.path
+    assert len(penalized) == 41
+    assert len(model.losses) == 41

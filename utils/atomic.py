@@ -23,6 +23,10 @@ def atomic_path(path):
     suffix = name[name.index("."):] if "." in name.lstrip(".") else ""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         _fsync_file(tmp)

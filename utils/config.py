@@ -25,7 +25,7 @@ LIMITS = {
     "lr": (lambda v: v > 0, "a number > 0"),
     "epochs": (lambda v: v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "image_size": (lambda v: v >= 16, "an integer >= 16 (pixels)"),
+    "image_size": (lambda v: v >= 32, "an integer >= 32 (pixels; the backbones downsample 32 times)"),
     "demo_images": (lambda v: v >= 10, "an integer >= 10"),
     "shuffle_buffer": (lambda v: v >= 1, "an integer >= 1"),
     "warmup_epochs": (lambda v: v >= 0, "a number >= 0"),
@@ -67,6 +67,48 @@ LIMITS = {
     "base_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "run_name": (lambda v: bool(v) and os.sep not in v and v not in (".", ".."),
                  "a non-empty folder name without '/'"),
+    "output": (lambda v: v == "" or os.path.splitext(v)[1].lower() in (".csv", ".json"),
+               '"" or a file name ending in .csv or .json'),
+    "report_examples": (lambda v: v >= 0, "an integer >= 0"),
+    "report_max_classes": (lambda v: v >= 1, "an integer >= 1"),
+    "formats": (lambda v: len(v) > 0 and all(f in ("keras", "savedmodel", "tflite_float32", "tflite_float16",
+                                                   "tflite_dynamic_int8", "tflite_int8", "onnx") for f in v),
+                "a non-empty list from keras, savedmodel, tflite_float32, tflite_float16, tflite_dynamic_int8, "
+                "tflite_int8, onnx"),
+    "parity_images": (lambda v: v >= 0, "an integer >= 0 (0: the whole test split)"),
+    "calibration_images": (lambda v: v >= 1, "an integer >= 1"),
+    "backbone_weights": (lambda v: v in ("", "none", "imagenet") or os.path.isfile(v),
+                         '"none", "imagenet" or the path of an existing .keras, .weights.h5 or *_notop.h5 file'),
+    "groups": (lambda v: v is None or (len(v) > 0 and all(isinstance(k, str) and k and isinstance(n, int)
+                                                           and not isinstance(n, bool) and n >= 2
+                                                           for k, n in v.items())),
+               'None or {group name: number of classes >= 2}, e.g. {"colour": 12, "type": 6}'),
+    "freeze_epochs": (lambda v: v >= 0, "an integer >= 0"),
+    "backbone_lr_multiplier": (lambda v: v >= 0, "a number >= 0"),
+    "csra_heads": (lambda v: v >= 1, "an integer >= 1"),
+    "csra_temperatures": (lambda v: v is None or (len(v) > 0 and all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in v)),
+        "None or a list of numbers > 0 (99 = max pooling), one per csra head"),
+    "csra_lambda": (lambda v: v >= 0, "a number >= 0"),
+    "label_embeddings": (lambda v: v == "" or os.path.isfile(v), '"" or the path of an existing GloVe-format text file'),
+    "graph_hidden": (lambda v: v >= 1, "an integer >= 1"),
+    "gcn_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "gcn_reweight": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "ssgrl_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "steps_per_execution": (lambda v: v >= 1, "an integer >= 1"),
+    "save_every_steps": (lambda v: v >= 0, "an integer >= 0 (0: back up at epoch ends only)"),
+    "hue_jitter": (lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]"),
+    "rotation": (lambda v: 0 <= v <= 180, "a number of degrees in [0, 180]"),
+    "gaussian_noise": (lambda v: v >= 0, "a number >= 0 (pixel units)"),
+    "salt_and_pepper": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "cutout": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "cutout_count": (lambda v: v >= 1, "an integer >= 1"),
+    "multiscale_crop": (lambda v: v is None or (len(v) > 0 and all(
+        isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= 1 for s in v)),
+        "None or a list of scales in (0, 1], e.g. (1.0, 0.875, 0.75, 0.66, 0.5)"),
+    "mixup_alpha": (lambda v: v >= 0, "a number >= 0"),
+    "cutmix_alpha": (lambda v: v >= 0, "a number >= 0"),
+    "repeat_factor_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
 }
 
 
@@ -110,7 +152,27 @@ def validate(config):
                 ok = False
             if not ok:
                 raise ConfigError(f"{field.name}={value!r} is out of range; expected {allowed}")
+    _check_model_choices(config)
     return config
+
+
+def _check_model_choices(config):
+    """Checks the backbone name against the registry and the settings that go with the head."""
+    from backbone import BACKBONES  # imported here: it loads Keras, which the other checks do not need
+
+    if config.backbone not in BACKBONES:
+        close = difflib.get_close_matches(config.backbone, list(BACKBONES), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"backbone={config.backbone!r} is not allowed; expected one of {sorted(BACKBONES)}{hint}")
+    if (config.head == "groups") != (config.groups is not None):
+        raise ConfigError(f"head={config.head!r} with groups={config.groups!r}: head='groups' and a groups dict "
+                          "({group: number of classes}) go together")
+    if config.csra_temperatures is not None and len(config.csra_temperatures) != config.csra_heads:
+        raise ConfigError(f"csra_temperatures={config.csra_temperatures!r} must list one temperature per head "
+                          f"(csra_heads={config.csra_heads})")
+    if config.csra_temperatures is None and config.csra_heads not in (1, 2, 4, 6, 8):
+        raise ConfigError(f"csra_heads={config.csra_heads!r} has no temperature set in the paper; use 1, 2, 4, 6 or 8, "
+                          "or list one temperature per head in csra_temperatures")
 
 
 def save_config(config, path):
@@ -180,3 +242,28 @@ def _check_type(key, value, hint):
 
 def _type_name(hint):
     return getattr(hint, "__name__", str(hint))
+
+
+def reference_table():
+    """The README's settings reference, generated from configs.py so the two never drift apart."""
+    import inspect
+
+    import configs
+
+    rows = ["| setting | default | what it does |", "|---|---|---|"]
+    for line in inspect.getsource(configs.Config).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# ---"):
+            rows.append(f"| **{stripped.strip('# -')}** | | |")
+            continue
+        if ":" not in stripped or "#" not in stripped or stripped.startswith(("#", "class", "@", '"')):
+            continue
+        code, comment = stripped.split("  # ", 1) if "  # " in stripped else (stripped, "")
+        name = code.split(":", 1)[0].strip()
+        default = code.split("=", 1)[1].strip() if "=" in code else ""
+        rows.append(f"| `{name}` | `{default}` | {comment.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(reference_table())

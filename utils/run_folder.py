@@ -13,7 +13,13 @@ import time
 from utils.config import ConfigError, save_config
 
 # Settings that do not change what training produces; a run may be resumed with these changed.
-NOT_TRAINING = {"mode", "overwrite", "checkpoint", "threshold", "test_labels"}
+NOT_TRAINING = {
+    "mode", "overwrite", "checkpoint", "test_labels", "threshold", "thresholds", "temperature_scaling",
+    "input", "output", "report", "report_examples", "report_max_classes",  # test, predict, reports
+    "formats", "parity_images", "calibration_images",  # convert
+    "import_format", "import_source", "import_output", "import_options",  # data tools
+    "save_every_steps",  # how often the backup is written, not what is trained
+}
 
 
 def run_folders(config):

@@ -3,14 +3,13 @@
 from keras import layers
 
 
-def linear_head(features, num_classes, pooling="avg", dropout=0.0, name="head"):
-    """Returns logits [batch, num_classes] (float32 even under mixed precision).
+def pool_features(features, pooling="avg", dropout=0.0, name="head"):
+    """Returns the pooled feature vector [batch, channels] (twice the channels for "avg+max").
 
     Args:
         features: KerasTensor. Backbone feature map [batch, h, w, channels]; any h and w.
-        num_classes: int. Number of labels.
         pooling: str. "avg", "max" or "avg+max" (both, concatenated).
-        dropout: float. Dropout rate before the classifier.
+        dropout: float. Dropout rate after pooling.
         name: str. Layer name prefix.
     """
     if pooling == "avg":
@@ -25,5 +24,19 @@ def linear_head(features, num_classes, pooling="avg", dropout=0.0, name="head"):
         raise ValueError(f"pooling must be one of ['avg', 'max', 'avg+max']. Received: pooling={pooling!r}")
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def linear_head(features, num_classes, pooling="avg", dropout=0.0, name="head"):
+    """Returns logits [batch, num_classes] (float32 even under mixed precision).
+
+    Args:
+        features: KerasTensor. Backbone feature map [batch, h, w, channels]; any h and w.
+        num_classes: int. Number of labels.
+        pooling: str. "avg", "max" or "avg+max" (both, concatenated).
+        dropout: float. Dropout rate before the classifier.
+        name: str. Layer name prefix.
+    """
+    x = pool_features(features, pooling, dropout, name)
     # float32 logits: sigmoid and log-loss of float16 logits lose the small probabilities that mAP ranks.
     return layers.Dense(num_classes, dtype="float32", name="logits")(x)

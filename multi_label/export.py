@@ -1,0 +1,344 @@
+"""Convert mode: a trained checkpoint to the deployment formats, then a parity report.
+
+`python run.py mode=convert checkpoint=<path> formats=[...]` writes into models/<run_name>/export/:
+
+    model.keras                 the Keras model: float pixels [N, H, W, 3] in [0, 255] -> logits
+    savedmodel/                 for TF Serving: uint8 images of any size (`serving_default`) or
+                                encoded JPEG/PNG bytes (`serve_image_bytes`) -> probabilities and
+                                labels; class names and thresholds inside (`metadata`)
+    model_float32.tflite        float pixels [N, S, S, 3] in [0, 255] -> probabilities
+    model_float16.tflite        the same with float16 weights (half the file)
+    model_dynamic_int8.tflite   the same with int8 weights, activations quantised on the fly
+    model_int8.tflite           full int8, calibrated on training images: uint8 pixels in
+    model.onnx                  as model_float32.tflite, for ONNX Runtime (needs tf2onnx)
+    metadata.json               class names, thresholds and image size, for the files without them
+    parity.json, parity.md      each format against the Keras model on the test images
+
+S is the training image_size: only the SavedModel resizes inside, because the pipeline's
+antialiased resize has no TFLite or ONNX kernel; callers of the others resize first.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from dataset.pipeline import decode_image, make_dataset, resize
+from multi_label.calibration import load_calibration
+from multi_label.data import load_split
+from multi_label.tester import load_checkpoint, resolve_checkpoint, saved_class_names
+from utils.atomic import atomic_path, write_bytes, write_text
+from utils.config import ConfigError
+from utils.run_folder import run_folders
+
+FILES = {
+    "keras": "model.keras",
+    "savedmodel": "savedmodel",
+    "tflite_float32": "model_float32.tflite",
+    "tflite_float16": "model_float16.tflite",
+    "tflite_dynamic_int8": "model_dynamic_int8.tflite",
+    "tflite_int8": "model_int8.tflite",
+    "onnx": "model.onnx",
+}
+INT8_FORMATS = ("tflite_dynamic_int8", "tflite_int8")
+ONNX_OPSET = 17  # tf2onnx 1.17 tests opsets 14 to 18
+ONNX_HINT = "pip install tf2onnx==1.17.0 onnx onnxruntime (optional), or leave 'onnx' out of formats"
+
+
+def serving_archive(model, class_names, thresholds, image_size):
+    """The SavedModel's endpoints around the Keras model: resize or decode, sigmoid, thresholds.
+
+    Signatures: `serving_default` takes uint8 images [N, H, W, 3] of any size, `serve_image_bytes`
+    encoded images [N] (JPEG, PNG, BMP, GIF; any sizes); both resize as the pipeline does and
+    return `probabilities` [N, C] and `labels` [N, C] (the class name where the probability is
+    at or above the class's threshold, "" elsewhere: a fixed shape TF Serving can batch).
+    `metadata` takes nothing and returns the class names, thresholds and image size.
+
+    Args:
+        model: keras.Model. Float pixels in [0, 255] -> logits.
+        class_names: list[str]. One name per output.
+        thresholds: array-like. Float [C].
+        image_size: int. Side that images are resized to, as in training.
+
+    Returns:
+        keras.export.ExportArchive. Keras's exporter saves the variables its endpoints use (a plain
+        tf.Module misses Keras variables: the TFLite converter then finds them uninitialised).
+        `archive.track(model)` is left out on purpose: it saves every weight a second time.
+    """
+    import keras
+    names = tf.constant(list(class_names))
+    limits = tf.constant(np.asarray(thresholds, np.float32))
+
+    def classify(pixels):
+        probabilities = tf.sigmoid(tf.cast(model(pixels, training=False), tf.float32))
+        present = probabilities >= limits  # the rule of utils.metrics.binarize
+        return {"probabilities": probabilities, "labels": tf.where(present, names, tf.constant(""))}
+
+    def decode(data):
+        return resize(decode_image(data), image_size)
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", lambda images: classify(resize(images, image_size)),
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+    archive.add_endpoint(
+        "serve_image_bytes",
+        lambda image_bytes: classify(tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
+            [image_size, image_size, 3], tf.float32))),
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint("metadata", lambda: {"class_names": names, "thresholds": limits,
+                                              "image_size": tf.constant(image_size, tf.int32)}, input_signature=[])
+    return archive
+
+
+def probability_archive(model, image_size):
+    """A one-endpoint archive: pixels [N, S, S, 3] float32 in [0, 255] -> {"probabilities": [N, C]}."""
+    import keras
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", probability_function(model), input_signature=[pixel_spec(image_size)])
+    return archive
+
+
+def probability_function(model):
+    return lambda pixels: {"probabilities": tf.sigmoid(tf.cast(model(pixels, training=False), tf.float32))}
+
+
+def pixel_spec(image_size):
+    return tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="pixels")
+
+
+def export_keras(path, model, info):
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def export_savedmodel(path, model, info):
+    archive = serving_archive(model, info["class_names"], info["thresholds"], info["image_size"])
+    with atomic_folder(path) as tmp:
+        archive.write_out(tmp, verbose=False)
+
+
+def tflite_bytes(saved_model, quantization, calibration=None):
+    """Converts to a TFLite flatbuffer.
+
+    Args:
+        saved_model: str. A folder written by `probability_archive(...).write_out`.
+        quantization: str. "float32", "float16" (float16 weights), "dynamic_int8" (int8 weights)
+            or "int8" (int8 weights and activations, uint8 input, float32 probabilities out).
+        calibration: callable or None. For "int8": returns an iterable of float32 batches
+            [1, S, S, 3] of training images.
+    """
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    _set_quantization(converter, quantization, calibration)
+    return converter.convert()
+
+
+def _set_quantization(converter, quantization, calibration):
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.representative_dataset = lambda: ([batch] for batch in calibration())
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8  # what a camera or decoder gives
+        # Float output: an int8 sigmoid has steps of 1/256, the dequantised value keeps the same steps
+        # but spares every caller the arithmetic.
+        converter.inference_output_type = tf.float32
+
+
+def export_tflite(quantization):
+    def export(path, model, info):
+        write_bytes(path, tflite_bytes(info["probability_savedmodel"], quantization, info.get("calibration")))
+    return export
+
+
+def export_onnx(path, model, info):
+    tf2onnx = _import_tf2onnx()
+    spec = [pixel_spec(info["image_size"])]
+    function = tf.function(probability_function(model), input_signature=spec)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=ONNX_OPSET)
+    write_bytes(path, proto.SerializeToString())
+
+
+EXPORTERS = {
+    "keras": export_keras,
+    "savedmodel": export_savedmodel,
+    "tflite_float32": export_tflite("float32"),
+    "tflite_float16": export_tflite("float16"),
+    "tflite_dynamic_int8": export_tflite("dynamic_int8"),
+    "tflite_int8": export_tflite("int8"),
+    "onnx": export_onnx,
+}
+
+
+def check_formats(formats):
+    """Raises ConfigError (one line) for an unknown format or for 'onnx' without tf2onnx."""
+    unknown = [f for f in formats if f not in EXPORTERS]
+    if unknown or not formats:
+        problem = f"unknown format {unknown[0]!r}" if unknown else "no format"
+        raise ConfigError(f"formats={list(formats)!r}: {problem}; expected a non-empty list of {list(EXPORTERS)}")
+    if "onnx" in formats:
+        _import_tf2onnx()
+
+
+def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None):
+    """Writes each format into `export_dir` plus metadata.json; returns {format: path}.
+
+    Args:
+        model: keras.Model. Float pixels in [0, 255] -> logits.
+        formats: list[str]. Keys of EXPORTERS.
+        export_dir: str. Output folder (created).
+        class_names: list[str]. One per class.
+        thresholds: array-like. Float [C].
+        image_size: int. Training image side.
+        calibration: callable or None. Needed for "tflite_int8": returns an iterable of float32
+            [1, S, S, 3] batches of training images.
+    """
+    check_formats(formats)
+    if "tflite_int8" in formats and calibration is None:
+        raise ValueError("tflite_int8 needs calibration images; pass calibration=")
+    os.makedirs(export_dir, exist_ok=True)
+    info = {"class_names": list(class_names), "thresholds": np.asarray(thresholds, np.float64).tolist(),
+            "image_size": int(image_size), "calibration": calibration}
+    written = {}
+    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+        if any(name.startswith("tflite") for name in formats):
+            # The TFLite converter reads a SavedModel; written once, it serves every TFLite format.
+            info["probability_savedmodel"] = scratch
+            probability_archive(model, image_size).write_out(scratch, verbose=False)
+        for name in formats:
+            path = os.path.join(export_dir, FILES[name])
+            print(f"Converting to {name} ...", flush=True)
+            EXPORTERS[name](path, model, info)
+            make_readable(path)
+            written[name] = path
+            print(f"Wrote {path}")
+    metadata = {key: info[key] for key in ("class_names", "thresholds", "image_size")}
+    metadata["inputs"] = {
+        "savedmodel": "serving_default: uint8 [N, H, W, 3], any size; serve_image_bytes: string [N], encoded images",
+        "tflite, onnx": "float32 pixels [N, S, S, 3] in [0, 255], resized (bilinear, antialiased) to image_size",
+        "tflite_int8": "uint8 pixels [N, S, S, 3], quantised with the input's scale and zero point",
+    }
+    metadata["outputs"] = "probabilities [N, C] float32 (sigmoid); a class is present at or above its threshold"
+    write_text(os.path.join(export_dir, "metadata.json"), json.dumps(metadata, indent=2) + "\n")
+    make_readable(os.path.join(export_dir, "metadata.json"))
+    return written
+
+
+def run_convert(config):
+    """mode=convert: loads the checkpoint, writes the configured formats and the parity report."""
+    check_formats(config.formats)
+    checkpoint = resolve_checkpoint(config)
+    class_names = read_class_names(config, checkpoint)
+    model = load_checkpoint(checkpoint, len(class_names))
+    thresholds = read_thresholds(config, checkpoint, class_names)
+    image_size = training_image_size(config, checkpoint)
+    config = dataclasses.replace(config, image_size=image_size)
+    export_dir = os.path.join(run_folders(config)[0], "export")
+    print(f"Exporting {checkpoint} ({len(class_names)} classes, image_size {image_size}) to {export_dir}")
+    calibration = calibration_batches(config, class_names) if "tflite_int8" in config.formats else None
+    written = export_formats(model, config.formats, export_dir, class_names, thresholds, image_size, calibration)
+    if not config.test_labels:
+        print("No parity report: test_labels is empty")
+        return written
+    from multi_label.parity import parity_report
+    parity_report(model, written, config, class_names, thresholds, export_dir)
+    return written
+
+
+def read_class_names(config, checkpoint):
+    """The class names from classes.json beside the checkpoint (written by the trainer), else train_labels."""
+    names = saved_class_names(checkpoint)
+    if names:
+        return names
+    table = load_split(config, "train_labels")
+    if table is None:
+        raise ConfigError(f"checkpoint={checkpoint!r} has no classes.json beside it and train_labels is empty; "
+                          "the export needs the class names")
+    print(f"No classes.json beside {checkpoint}; class names from train_labels={config.train_labels!r}")
+    return table.class_names
+
+
+def read_thresholds(config, checkpoint, class_names):
+    """The thresholds test and predict use: fitted per class (thresholds.json) or `threshold` for all.
+
+    They apply to the plain sigmoid every format outputs; temperature scaling is not exported.
+    """
+    calibration = load_calibration(dataclasses.replace(config, temperature_scaling=False), checkpoint, class_names)
+    print(f"Thresholds in the export: {calibration.kind}"
+          + ("" if calibration.kind == "fitted" else f" ({config.threshold} for every class)"))
+    return calibration.thresholds
+
+
+def training_image_size(config, checkpoint):
+    """The image_size the checkpoint was trained with (its run's config.json), else `image_size`."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.json")
+    if not os.path.isfile(path):
+        return config.image_size
+    with open(path, encoding="utf-8") as f:
+        trained = json.load(f).get("image_size", config.image_size)
+    if trained != config.image_size:
+        print(f"image_size: {trained} from {path} (the training size), not {config.image_size}")
+    return int(trained)
+
+
+def calibration_batches(config, class_names):
+    """A callable returning float32 batches [1, S, S, 3] of `calibration_images` random training images."""
+    table = load_split(config, "train_labels", class_names)
+    if table is None:
+        raise ConfigError("train_labels is empty; tflite_int8 is calibrated on training images")
+    rng = np.random.default_rng(config.seed)
+    chosen = np.sort(rng.choice(len(table), min(config.calibration_images, len(table)), replace=False))
+    images = [table.images[i] for i in chosen]
+    dataset = make_dataset(images, table.labels[chosen], config, training=False, batch_size=1)
+    print(f"Calibrating tflite_int8 on {len(images)} images from {config.train_labels}")
+    return lambda: (batch.numpy() for batch, _, _ in dataset)
+
+
+def make_readable(path):
+    """Gives a written file (or folder tree) the usual 644/755 modes; temporary files start private (600)."""
+    os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
+    for root, folders, files in os.walk(path):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Like utils.atomic.atomic_path, for a folder: yields a temporary folder beside `path`.
+
+    On success it is renamed onto `path`. A folder cannot replace another in one rename, so an
+    old one is first moved aside and removed last: a kill leaves the old folder, the new one, or
+    the old one inside a `.old-` folder, never a half-written one under `path`.
+    """
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent)
+    try:
+        yield tmp
+        old = None
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=parent)
+            os.replace(path, os.path.join(old, name))
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _import_tf2onnx():
+    try:
+        import tf2onnx  # optional: only mode=convert with "onnx" needs it
+    except ImportError:
+        raise ConfigError(f"formats includes 'onnx', but tf2onnx is not installed; {ONNX_HINT}") from None
+    return tf2onnx

@@ -1,0 +1,109 @@
+"""Fine-tuning controls: a frozen backbone for the first epochs, and a learning-rate multiplier for it.
+
+Freezing (`freeze_epochs`). Setting `trainable = False` on the backbone's layers takes the weights
+out of `model.trainable_weights` and puts its BatchNormalization layers in inference mode (Keras 3
+runs a non-trainable BN with its moving statistics, and does not update them). Keras reads both
+only when it traces the training step, which is why changing `trainable` normally calls for a new
+`compile`; a new compile would also replace the optimizer, its state and the schedule. Instead,
+`FreezeBackbone` flips `trainable` at the start of an epoch and rebuilds just the training
+function (`model.make_train_function(force=True)`): `fit` looks the function up anew at every
+step, so the next step is traced with the new set of weights. The optimizer is built once, with
+the weights of the whole model, before the first freeze: it then updates the head alone while the
+backbone is frozen and everything afterwards, keeping one state and one learning-rate schedule.
+The frozen/unfrozen state follows from the epoch number alone, so a resumed run gets it right.
+
+Learning-rate multiplier (`backbone_lr_multiplier`). Keras 3 has no per-variable learning rate
+and no MultiOptimizer. Scaling the backbone's gradients instead would be exact for SGD only: Adam,
+RAdam and Lion divide the scale away. `scale_backbone_learning_rate` wraps the optimizer's
+`update_step(gradient, variable, learning_rate)`, the per-variable update that every Keras
+optimizer implements, so that backbone variables receive `learning_rate * multiplier`. Every
+update rule here (SGD with momentum, Adam, AdamW, RAdam, Lion) is linear in the learning rate, so
+this is the same as the backbone's own optimizer with a scaled learning rate. Decoupled weight
+decay (`weight_decay`), applied by Keras outside `update_step`, keeps the base learning rate;
+the L2 penalties (`weight_decay_conv`, ...) go through the gradients and are scaled.
+"""
+
+import keras
+
+from multi_label.model import backbone_layers
+
+
+class FreezeBackbone(keras.callbacks.Callback):
+    """Keeps the backbone frozen (BatchNorm in inference mode) during epochs [0, freeze_epochs).
+
+    Args:
+        layers: list[keras.layers.Layer]. The backbone's layers.
+        freeze_epochs: int. Number of first epochs that train the head alone.
+    """
+
+    def __init__(self, layers, freeze_epochs):
+        super().__init__()
+        self.layers = list(layers)
+        self.freeze_epochs = int(freeze_epochs)
+        self.frozen = False
+
+    def on_train_begin(self, logs=None):
+        # Built with every weight, so that unfreezing later finds optimizer slots for the backbone.
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        frozen = epoch < self.freeze_epochs
+        if frozen == self.frozen:
+            return
+        for layer in self.layers:
+            layer.trainable = not frozen
+        self.frozen = frozen
+        self.model.make_train_function(force=True)  # retrace with the new trainable weights and BN mode
+        print(f"\nEpoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}"
+              + (f" for the first {self.freeze_epochs} epochs" if frozen else ""))
+
+    def on_train_end(self, logs=None):
+        # Saved models and a later fit see the whole model trainable again.
+        if self.frozen:
+            for layer in self.layers:
+                layer.trainable = True
+            self.frozen = False
+            self.model.make_train_function(force=True)
+
+
+def scale_backbone_learning_rate(optimizer, variables, multiplier):
+    """Makes `optimizer` update `variables` with its learning rate times `multiplier`.
+
+    Args:
+        optimizer: keras.optimizers.Optimizer. A LossScaleOptimizer's inner optimizer is the one changed.
+        variables: list[keras.Variable]. The backbone's trainable variables.
+        multiplier: float. Factor on the learning rate of those variables (0 stops them).
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    keys = {optimizer._var_key(variable) for variable in variables}
+    plain_update_step = optimizer.update_step
+    multiplier = float(multiplier)
+
+    def update_step(gradient, variable, learning_rate):
+        if optimizer._var_key(variable) in keys:  # decided while tracing: no cost per step
+            learning_rate = learning_rate * multiplier
+        return plain_update_step(gradient, variable, learning_rate)
+
+    optimizer.update_step = update_step
+    return optimizer
+
+
+def fine_tuning_callbacks(config, model, optimizer):
+    """Applies `backbone_lr_multiplier` to `optimizer`; returns the callbacks for `freeze_epochs`.
+
+    Args:
+        config: Config. Reads backbone, freeze_epochs, backbone_lr_multiplier.
+        model: keras.Model. From `build_model`, every layer still trainable.
+        optimizer: keras.optimizers.Optimizer. The optimizer `model` is compiled with.
+
+    Returns:
+        list[keras.callbacks.Callback]. Empty when `freeze_epochs` is 0.
+    """
+    layers = backbone_layers(model, config.backbone)
+    if config.backbone_lr_multiplier != 1.0:
+        variables = [v for layer in layers for v in layer.trainable_variables]
+        scale_backbone_learning_rate(optimizer, variables, config.backbone_lr_multiplier)
+        print(f"Backbone learning rate: lr x {config.backbone_lr_multiplier:g} ({len(variables)} variables)")
+    return [FreezeBackbone(layers, config.freeze_epochs)] if config.freeze_epochs > 0 else []

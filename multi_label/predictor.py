@@ -1,0 +1,136 @@
+"""Predict mode: labels an image, a folder of images or the images of a label file with a checkpoint.
+
+    python run.py mode=predict checkpoint=models/demo/best.keras input=photos/ output=labels.csv
+
+Writes, per image, the predicted labels (at the per-class thresholds fitted on validation, or
+the fixed `threshold`) and every class probability. Files that fail to decode are skipped and
+named; the rest are labelled.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from dataset.labels import read_labels
+from dataset.pipeline import DecodeReport, make_dataset
+from multi_label.calibration import load_calibration
+from multi_label.tester import load_checkpoint, resolve_checkpoint, saved_class_names
+from utils.atomic import write_text
+from utils.config import ConfigError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+LABEL_SEPARATOR = ";"  # joins the predicted class names in the CSV's `labels` column
+NOTED_FILES = 20  # non-image files named one by one before "and N more"
+
+
+def run_predict(config):
+    """Labels the images named by `input` and writes `output`; returns the output path."""
+    if config.groups:
+        raise ConfigError("mode=predict supports the sigmoid heads; head='groups' (one softmax per group) is not "
+                          "handled")
+    if not config.input:
+        raise ConfigError("input is empty; mode=predict needs input=<image | folder | label file>")
+    checkpoint = resolve_checkpoint(config)
+    class_names = saved_class_names(checkpoint)
+    if class_names is None:
+        raise ConfigError(f"checkpoint={checkpoint!r}: no classes.json beside it; expected the class list the "
+                          "trainer writes into the run folder")
+    output = config.output or os.path.join(os.path.dirname(checkpoint), "predict.csv")
+    files, names = collect_inputs(config.input, class_names, config.image_root)
+    model = load_checkpoint(checkpoint, len(class_names))
+    calibration = load_calibration(config, checkpoint, class_names)
+
+    report = DecodeReport(files)
+    # one pass over the images: caching them would only hold memory
+    dataset = make_dataset(files, np.zeros((len(files), len(class_names)), np.int32),
+                           dataclasses.replace(config, cache_images=False), training=False, report=report)
+    logits, done = [], []
+    with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar:
+        for images, _, paths in dataset:
+            logits.append(np.asarray(model.predict_on_batch(images), np.float64))
+            done.extend(p.decode() for p in paths.numpy())
+            bar.update(len(logits[-1]))
+    logits = np.concatenate(logits) if logits else np.zeros((0, len(class_names)))
+    probabilities = calibration.probabilities(logits)
+    predicted = calibration.predict(logits)
+    name_of = dict(zip(files, names))
+    skipped = [name_of[p] for p in report.skipped()]
+    rows = [name_of[p] for p in done]
+    if output.lower().endswith(".json"):
+        text = _json(rows, class_names, probabilities, predicted, skipped, checkpoint, calibration)
+    else:
+        text = _csv(rows, class_names, probabilities, predicted)
+    write_text(output, text)
+    for name in skipped:
+        print(f"warning: skipped unreadable image (failed to read or decode): {name}")
+    thresholds = "per-class fitted" if calibration.kind == "fitted" else f"fixed {config.threshold:g}"
+    print(f"Labelled {len(rows)} images ({len(skipped)} skipped) with {thresholds} thresholds; wrote {output}")
+    return output
+
+
+def collect_inputs(source, class_names, image_root=None):
+    """The image files to label and the names they get in the output.
+
+    Args:
+        source: str. An image file, a folder (searched recursively for IMAGE_EXTENSIONS, any
+            case; other files are skipped with a note) or a label file (its images).
+        class_names: list[str]. The model's classes (a text label file needs them).
+        image_root: str or None. Folder that a label file's image paths are relative to.
+
+    Returns:
+        (list[str], list[str]). Files to read and their names: paths relative to the folder, the
+        path as given for one image, or the paths as written in the label file.
+    """
+    if os.path.isdir(source):
+        files, others = [], []
+        for folder, subfolders, entries in os.walk(source):
+            subfolders.sort()
+            for entry in sorted(entries):
+                (files if entry.lower().endswith(IMAGE_EXTENSIONS) else others).append(os.path.join(folder, entry))
+        if others:
+            shown = ", ".join(os.path.relpath(p, source) for p in others[:NOTED_FILES])
+            more = f" and {len(others) - NOTED_FILES} more" if len(others) > NOTED_FILES else ""
+            plural = "s" if len(others) != 1 else ""
+            print(f"note: skipped {len(others)} non-image file{plural} in {source} (not {'/'.join(IMAGE_EXTENSIONS)}): "
+                  f"{shown}{more}")
+        if not files:
+            raise ConfigError(f"input={source!r}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        return files, [os.path.relpath(p, source).replace(os.sep, "/") for p in files]
+    if os.path.isfile(source):
+        if source.lower().endswith(IMAGE_EXTENSIONS):
+            return [source], [source]
+        # a CSV names its classes in its header; its label values are not needed here
+        is_csv = source.lower().endswith(".csv")
+        table = read_labels(source, class_names=None if is_csv else class_names, image_root=image_root)
+        return table.images, table.names
+    raise ConfigError(f"input={source!r}: not found; expected an image, a folder of images or a label file")
+
+
+def _csv(names, class_names, probabilities, predicted):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", "labels", *class_names])
+    for name, row, chosen in zip(names, probabilities, predicted):
+        labels = LABEL_SEPARATOR.join(c for c, on in zip(class_names, chosen) if on)
+        writer.writerow([name, labels, *(f"{p:.6f}" for p in row)])
+    return out.getvalue()
+
+
+def _json(names, class_names, probabilities, predicted, skipped, checkpoint, calibration):
+    document = {
+        "checkpoint": checkpoint,
+        "thresholds": dict(zip(class_names, np.asarray(calibration.thresholds, np.float64).tolist())),
+        "thresholds_kind": calibration.kind,
+        "temperature": calibration.temperature,
+        "predictions": [
+            {"image": name, "labels": [c for c, on in zip(class_names, chosen) if on],
+             "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, row)}}
+            for name, row, chosen in zip(names, probabilities, predicted)],
+        "skipped": skipped,
+    }
+    return json.dumps(document, indent=2) + "\n"

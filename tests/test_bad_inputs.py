@@ -1,0 +1,106 @@
+"""Bad settings and inputs through `python run.py`: each stops before any work with one clear line.
+
+Config errors stop before TensorFlow loads (about a second each); the label-file and checkpoint
+cases load TensorFlow but stop before a model is built, so no run folder or backup appears.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import Config
+from conftest import ROOT
+
+TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
+ROWS = "".join(f"img{i}.png,{i % 2},{(i + 1) % 2}\n" for i in range(16))
+
+
+def run(cwd, *args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *TINY, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def last_error_line(result):
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def assert_stopped_before_training(cwd, result, code, expected):
+    assert result.returncode == code, result.stdout[-2000:] + result.stderr[-2000:]
+    assert last_error_line(result) == expected
+    assert "Traceback" not in result.stderr
+    assert not list(cwd.glob("models/*/backup")), "a training step ran"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["epoch=3"], "error: unknown setting 'epoch' (command line); did you mean 'epochs'?"),
+    (["learning_rate=0.1"], "error: unknown setting 'learning_rate' (command line); see configs.py for the settings"),
+    (["epochs='three'"], "error: epochs='three' has type str; expected int"),
+    (["lr=True"], "error: lr=True has type bool; expected float"),
+    (["epochs=0"], "error: epochs=0 is out of range; expected an integer >= 1"),
+    (["dropout=1.5"], "error: dropout=1.5 is out of range; expected a number in [0, 1)"),
+    (["save_every_steps=-1"], "error: save_every_steps=-1 is out of range; expected an integer >= 0 "
+                              "(0: back up at epoch ends only)"),
+    (["image_size=16"], "error: image_size=16 is out of range; expected an integer >= 32 "
+                        "(pixels; the backbones downsample 32 times)"),
+    (["optimizer='adamm'"], "error: optimizer='adamm' is not allowed; expected one of "
+                            "['sgd', 'adam', 'adamw', 'radam', 'lion']; did you mean 'adam'?"),
+    (["epochs"], "error: argument 'epochs' is not key=value (e.g. epochs=5)"),
+])
+def test_bad_setting_stops_with_one_line(tmp_path, args, expected):
+    result = run(tmp_path, *args)
+    assert_stopped_before_training(tmp_path, result, 2, expected)
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("files, args, code, expected", [
+    ({}, ["train_labels='missing.csv'", "val_labels=''", "test_labels=''"], 2,
+     "error: train_labels='missing.csv': label file not found"),
+    ({"train.csv": ""}, ["train_labels='train.csv'", "val_labels=''", "test_labels=''"], 1,
+     "error: train.csv: label file is empty"),
+    ({"train.csv": "image,a,b\n" + ROWS, "val.csv": "image,a,c\nimg0.png,1,0\n"},
+     ["train_labels='train.csv'", "val_labels='val.csv'", "test_labels=''"], 2,
+     "error: val_labels='val.csv' has classes ['a', 'c'], but the model has ['a', 'b']; all splits must name "
+     "the same classes in the same order"),
+    ({"train.csv": "image,a,b\n" + ROWS, "test.csv": "image,a,b,c\nimg0.png,1,0,1\n"},
+     ["train_labels='train.csv'", "val_labels=''", "test_labels='test.csv'"], 2,
+     "error: test_labels='test.csv' has classes ['a', 'b', 'c'], but the model has ['a', 'b']; all splits must "
+     "name the same classes in the same order"),
+], ids=["missing", "empty", "val-header", "test-class-count"])
+def test_bad_label_file_stops_before_training(tmp_path, files, args, code, expected):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = run(tmp_path, *args)
+    assert_stopped_before_training(tmp_path, result, code, expected)
+    assert not (tmp_path / "models").exists()
+
+
+def test_checkpoint_with_other_class_count(tmp_path):
+    from tiny_run import save_tiny_model, tiny_config
+
+    config = tiny_config(tmp_path / "data")
+    path, _ = save_tiny_model(config, tmp_path / "other", class_names=["a", "b", "c"])
+    os.remove(tmp_path / "other" / "classes.json")  # only the model's outputs can tell
+    result = run(tmp_path, "mode=test", f"checkpoint='{path}'", f"train_labels='{config.train_labels}'",
+                 f"val_labels='{config.val_labels}'", f"test_labels='{config.test_labels}'")
+    assert_stopped_before_training(
+        tmp_path, result, 2, f"error: checkpoint={path!r} predicts 3 classes, but the label file has 10")
+
+
+def test_folder_of_another_run(tmp_path):
+    previous = dataclasses.replace(Config(), demo_images=160, image_size=32, backbone_width=0.125, batch_size=16,
+                                   shuffle_buffer=64, run_name="taken", val_labels="", test_labels="", lr=0.5)
+    folder = tmp_path / "models" / "taken"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(previous)))
+    result = run(tmp_path, "run_name=taken", "val_labels=''", "test_labels=''")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert last_error_line(result) == (
+        "error: models/taken holds a run with different settings (lr: 0.5 -> 0.002); use another run_name, "
+        "or overwrite=True to move that run aside")
+    assert sorted(os.listdir(folder)) == ["config.json"]  # nothing of the old run touched, no step trained

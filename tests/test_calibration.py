@@ -1,0 +1,134 @@
+"""Thresholds and temperature fitted on validation, saved beside the model, and applied at test/predict."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from dataset.pipeline import make_dataset
+from multi_label.calibration import fit_and_save_calibration, load_calibration
+from multi_label.data import load_split
+from multi_label.evaluation import predict_dataset, sigmoid
+from tiny_run import save_tiny_model, tiny_config
+from utils.config import ConfigError
+from utils.metrics import binarize
+from utils.thresholds import fit_temperature, fit_thresholds, save_thresholds
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    tiny_config(folder)
+    return folder
+
+
+@pytest.fixture
+def fitted(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    path, model = save_tiny_model(config, tmp_path / "run")
+    info = fit_and_save_calibration(config, path)
+    return config, path, model, info
+
+
+def test_fit_saves_the_validation_optimum_by_class_name(fitted):
+    config, path, model, info = fitted
+    table = load_split(config, "val_labels")
+    logits, labels, _ = predict_dataset(model, make_dataset(table.images, table.labels, config, training=False))
+    folder = os.path.dirname(path)
+    saved = json.loads(open(os.path.join(folder, "thresholds.json")).read())["thresholds"]
+    assert list(saved) == table.class_names
+    np.testing.assert_allclose(list(saved.values()), fit_thresholds(labels, sigmoid(logits)), rtol=1e-6)
+    calibration = json.loads(open(os.path.join(folder, "calibration.json")).read())
+    assert calibration == info
+    assert calibration["temperature"] == pytest.approx(fit_temperature(labels, logits), rel=1e-4)
+    assert calibration["val_images"] == len(table) and calibration["checkpoint"] == "best.keras"
+    # on the data they were fitted on, no class's F1 is below its F1 at the fixed threshold
+    probabilities = sigmoid(logits)
+    assert np.all(class_f1(labels, binarize(probabilities, list(saved.values())))
+                  >= class_f1(labels, binarize(probabilities, config.threshold)) - 1e-12)
+
+
+def class_f1(labels, predicted):
+    tp = np.sum(predicted & (labels == 1), axis=0)
+    return 2 * tp / np.maximum(np.sum(predicted & (labels != -1), axis=0) + np.sum(labels == 1, axis=0), 1)
+
+
+def test_load_uses_fitted_or_fixed_as_configured(fitted):
+    config, path, _, _ = fitted
+    saved = list(json.loads(open(os.path.join(os.path.dirname(path), "thresholds.json")).read())["thresholds"].values())
+    names = load_split(config, "val_labels").class_names
+    used = load_calibration(config, path, names)
+    assert used.kind == "fitted" and np.allclose(used.thresholds, saved) and used.temperature is None
+    fixed = load_calibration(dataclasses.replace(config, thresholds="fixed", threshold=0.3), path, names)
+    assert fixed.kind == "fixed" and np.all(fixed.thresholds == 0.3) and np.allclose(fixed.fitted, saved)
+
+
+def test_temperature_scales_probabilities_not_fitted_decisions(fitted):
+    config, path, _, info = fitted
+    names = load_split(config, "val_labels").class_names
+    plain = load_calibration(config, path, names)
+    scaled = load_calibration(dataclasses.replace(config, temperature_scaling=True), path, names)
+    assert scaled.temperature == pytest.approx(info["temperature"])
+    # logits large enough that sigmoid(logits / T) saturates to 1.0 for T < 1
+    logits = np.random.default_rng(1).normal(0, 30, (400, len(names)))
+    np.testing.assert_allclose(scaled.probabilities(logits), sigmoid(logits / info["temperature"]))
+    assert np.array_equal(scaled.predict(logits), binarize(sigmoid(logits), plain.thresholds))
+    assert np.array_equal(plain.predict(logits), scaled.predict(logits))
+    fixed = dataclasses.replace(config, temperature_scaling=True, thresholds="fixed", threshold=0.7)
+    fixed = load_calibration(fixed, path, names)  # a fixed threshold applies to the calibrated probabilities
+    assert np.array_equal(fixed.predict(logits), sigmoid(logits / info["temperature"]) >= 0.7)
+
+
+def test_missing_or_stale_thresholds_fall_back_to_fixed_with_a_note(fitted, capsys):
+    config, path, model, _ = fitted
+    names = load_split(config, "val_labels").class_names
+    model.save(path)  # the model file changed after fitting: those thresholds belong to another model
+    stale = load_calibration(config, path, names)
+    assert stale.kind == "fixed" and stale.fitted is None and np.all(stale.thresholds == config.threshold)
+    assert "was fitted for another model file" in capsys.readouterr().out
+    for name in ("thresholds.json", "calibration.json"):
+        os.remove(os.path.join(os.path.dirname(path), name))
+    missing = load_calibration(config, path, names)
+    assert missing.kind == "fixed"
+    assert "thresholds.json not found" in capsys.readouterr().out
+
+
+def test_unreadable_thresholds_file_is_one_clear_error(fitted):
+    config, path, _, _ = fitted
+    names = load_split(config, "val_labels").class_names
+    os.remove(os.path.join(os.path.dirname(path), "calibration.json"))
+    save_thresholds(os.path.join(os.path.dirname(path), "thresholds.json"), ["other"] * 1, [0.5])
+    with pytest.raises(ConfigError, match="thresholds.json: class names differ"):
+        load_calibration(config, path, names)
+
+
+def test_no_validation_split_fits_nothing(data_dir, tmp_path, capsys):
+    config = tiny_config(data_dir, val_labels="")
+    path, _ = save_tiny_model(config, tmp_path / "run")
+    assert fit_and_save_calibration(config, path) is None
+    assert "no per-class thresholds fitted (val_labels is empty)" in capsys.readouterr().out
+    assert not os.path.exists(tmp_path / "run" / "thresholds.json")
+
+
+def test_training_run_fits_thresholds_and_test_reports_both_cf1(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    args = [f"{k}={getattr(config, k)}" for k in ("train_labels", "val_labels", "test_labels")]
+    args += ["image_size=32", "backbone_width=0.125", "batch_size=8", "shuffle_buffer=16", "epochs=1",
+             "run_name=cal", "report=False", "lr_schedule=constant"]
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = tmp_path / "models" / "cal"
+    assert (run_dir / "thresholds.json").is_file() and (run_dir / "calibration.json").is_file()
+    assert "Fitted per-class thresholds on 6 validation images" in result.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["thresholds_in_use"] == "fitted"
+    assert f"Test CF1 at the fixed threshold 0.5: {metrics['at_fixed_threshold']['CF1']:.4f}" in result.stdout
+    assert (f"Test CF1 at per-class thresholds fitted on validation: {metrics['at_fitted_thresholds']['CF1']:.4f}"
+            in result.stdout)
+    assert not (run_dir / "report").exists()

@@ -1,0 +1,72 @@
+"""The data modes of run.py: check, import and stats, driven the way a user runs them."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from configs import Config
+from conftest import ROOT
+from dataset.labels import read_labels
+from multi_label.data_tools import run_check, run_import, run_stats
+from utils.config import ConfigError
+
+VOC_XML = """<annotation><filename>{name}</filename>
+{objects}</annotation>"""
+VOC_OBJECT = "<object><name>{cls}</name><difficult>{difficult}</difficult></object>"
+
+
+def make_voc(folder):
+    folder.mkdir()
+    for i, objects in enumerate([[("cat", 0)], [("dog", 0), ("cat", 1)], [("dog", 1)]]):
+        Image.new("RGB", (16, 16), (i * 60, 20, 20)).save(folder / f"img{i}.jpg")
+        body = "".join(VOC_OBJECT.format(cls=c, difficult=d) for c, d in objects)
+        (folder / f"img{i}.xml").write_text(VOC_XML.format(name=f"img{i}.jpg", objects=body))
+
+
+def config(**changes):
+    return dataclasses.replace(Config(), **changes)
+
+
+def test_import_voc_then_stats_then_check(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_voc(tmp_path / "voc")
+    out = str(tmp_path / "labels" / "train.csv")
+    run_import(config(import_format="voc", import_source=str(tmp_path / "voc"), import_output=out))
+    table = read_labels(out)
+    assert table.class_names == ["cat", "dog"]
+    # a class present only as "difficult" is unknown (-1)
+    assert table.labels.tolist() == [[1, 0], [-1, 1], [0, -1]]
+    with pytest.raises(ConfigError, match="import_output=.* exists; choose another name or overwrite=True"):
+        run_import(config(import_format="voc", import_source=str(tmp_path / "voc"), import_output=out))
+
+    stats_dir = run_stats(config(train_labels=out, val_labels="", test_labels="", run_name="s"))
+    stats = json.loads((tmp_path / stats_dir / "train" / "stats.json").read_text())
+    assert stats["images"] == 3 and stats["positives"]["cat"] == 1 and stats["unknown"]["cat"] == 1
+
+    assert run_check(config(train_labels=out, val_labels="", test_labels="")) == 0
+    (tmp_path / "voc" / "img1.jpg").write_bytes(b"")  # a zero-byte image
+    assert run_check(config(train_labels=out, val_labels="", test_labels="")) == 1
+    assert [r[0] for r in [l.split(",") for l in open(tmp_path / "labels" / "train.clean.csv")]][1:] == [
+        "../voc/img0.jpg", "../voc/img2.jpg"]
+
+
+def test_import_option_mismatch_names_the_setting(tmp_path):
+    make_voc(tmp_path / "voc")
+    with pytest.raises(ConfigError, match=r"import_options=\{'nope': 1\} does not fit import_format='voc'"):
+        run_import(config(import_format="voc", import_source=str(tmp_path / "voc"),
+                          import_output=str(tmp_path / "x.csv"), import_options={"nope": 1}))
+
+
+def test_check_mode_exit_code_through_run_py(tmp_path):
+    (tmp_path / "a.jpg").write_text("not an image")
+    (tmp_path / "train.csv").write_text("image,x\na.jpg,1\n")
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "mode=check", "train_labels='train.csv'",
+                             "val_labels=''", "test_labels=''"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "a.jpg" in result.stdout and (tmp_path / "train.clean.csv").is_file()
+    assert (tmp_path / "train.csv").read_text() == "image,x\na.jpg,1\n"  # the original is untouched
