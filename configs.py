@@ -18,7 +18,7 @@ class Config:
     overwrite: bool = False  # allow a new training run in a folder that holds a run with different settings (its files are moved to a backup folder, never deleted)
     seed: int = 42  # seeds data order, augmentation, initial weights and the demo data
     deterministic: bool = False  # make CPU runs bit-for-bit repeatable (slower: single-threaded data pipeline)
-    save_every_steps: int = 0  # also back up the training state every N steps within an epoch (a kill loses at most N steps; resuming skips the batches of that epoch already trained); 0: only at epoch ends
+    save_every_steps: int = 0  # also back up the training state every N steps within an epoch (a kill loses at most N steps; on resume that epoch restarts from its first batch with the saved weights); 0: only at epoch ends
 
     # --- data -------------------------------------------------------------------------------
     train_labels: str = "data/demo/train.csv"  # training label file: canonical CSV (image,<class>...,  values 1/0/-1) or the space-separated text format

@@ -87,7 +87,7 @@ def main():
         loss = loss_fn(model(images / 255.0), labels)  # normalisation inside the step, as in the Keras model
         loss.backward()
         optimizer.step()
-        float(loss)
+        float(loss.detach())  # waits for the step
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
     load_after = os.getloadavg()

@@ -242,6 +242,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         self._steps_in_epoch = 0
         super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":  # Keras saves only every save_freq steps then; a finished epoch is saved too
+            self._save_model()
 
     def _save_model(self):
         if not self.write:

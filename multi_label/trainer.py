@@ -6,6 +6,7 @@ import shutil
 import sys
 
 import keras
+import tensorflow as tf
 
 from dataset.pipeline import DecodeReport, make_dataset
 from dataset.sampling import repeat_factors
@@ -23,7 +24,9 @@ from utils.run_folder import prepare_run_folder, run_folders
 def train(config):
     """Trains a model as configured; returns the path of the best checkpoint.
 
-    Running the same command again after a crash or a kill resumes from the last finished epoch.
+    Running the same command again after a crash or a kill resumes from the last backup: the last
+    finished epoch, or with `save_every_steps` the last saved step (that epoch then restarts from
+    its first batch; learning_notes/07-reliability.md).
     Under `strategy=multi_worker` only the chief writes the run folder; the other workers write
     to a temporary folder, removed at the end, and return None.
     """
@@ -51,7 +54,7 @@ def train(config):
                           "replicas); lower batch_size")
 
     model, loss, optimizer, extra_callbacks = build_in_scope(config, strategy, train_table, steps_per_epoch,
-                                                            global_batch)
+                                                            global_batch, train_ds.element_spec)
 
     monitor = ("val_accuracy" if config.groups else "val_mAP") if val_ds is not None else None
     # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
@@ -104,7 +107,7 @@ def input_dataset(config, table, training, batch_size=None):
     return make_dataset(table.images, table.labels, config, training, batch_size=batch_size, report=report), report
 
 
-def build_in_scope(config, strategy, train_table, steps_per_epoch, global_batch):
+def build_in_scope(config, strategy, train_table, steps_per_epoch, global_batch, batch_spec):
     """Returns (model, loss, optimizer, callbacks), compiled, with every variable made by `strategy`.
 
     The precision policy applies to the layers built here only; the global policy is put back so
@@ -122,6 +125,17 @@ def build_in_scope(config, strategy, train_table, steps_per_epoch, global_batch)
             optimizer, callbacks = build_training_optimizer(config, model, steps_per_epoch, global_batch)
             model.compile(optimizer=optimizer, loss=loss, jit_compile=config.jit_compile,
                           steps_per_execution=config.steps_per_execution)
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                # Keras 3.15's fit builds the compiled loss and the optimizer from a first distributed
+                # batch that it averages with strategy.reduce, which fails under this strategy (it
+                # cannot reduce a tuple of PerReplica values). Built here from the batch's spec
+                # instead, and fit's own build step is skipped.
+                model._symbolic_build(data_batch=batch_spec)
+                model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+                # It also averages the step's logs across workers over axis 0, which fails on the
+                # scalar logs; given as [1] vectors, they average to the global values.
+                train_step = model.train_step
+                model.train_step = lambda data: {key: tf.reshape(value, [1]) for key, value in train_step(data).items()}
     finally:
         keras.mixed_precision.set_global_policy(previous)
     return model, loss, optimizer, callbacks

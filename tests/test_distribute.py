@@ -34,7 +34,10 @@ from dataset.demo import build_demo_data
 
 GLOBAL_BATCH = 16
 # 70 training images: 4 steps of 16; 10 validation images.
-SETTINGS = ["demo_images=100", "image_size=32", "backbone_width=0.125", "shuffle_buffer=64", "epochs=1",
+# shuffle_buffer=1: under a strategy Keras draws one extra iterator of the training set (for its
+# symbolic build), so a reshuffled order would differ from the one-device run's; unshuffled and
+# unaugmented, both see the same images in the same order.
+SETTINGS = ["demo_images=100", "image_size=32", "backbone_width=0.125", "shuffle_buffer=1", "epochs=1",
             "freeze_epochs=1", "optimizer='sgd'", "lr=0.05", "lr_schedule='constant'", "warmup_epochs=0",
             "test_labels=''", "pooling='avg'"]
 SPLIT_CPU = ("import sys, tensorflow as tf; cpu = tf.config.list_physical_devices('CPU')[0]; "

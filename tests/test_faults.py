@@ -47,8 +47,13 @@ def wait_for(path, process, seconds=240):
 
 
 def backup_meta(run_dir):
-    name = (run_dir / "backup" / "latest").read_text().strip()
-    return json.loads((run_dir / "backup" / name / "meta.json").read_text())
+    for _ in range(10):  # a running job may move the pointer on and remove the folder between the two reads
+        name = (run_dir / "backup" / "latest").read_text().strip()
+        try:
+            return json.loads((run_dir / "backup" / name / "meta.json").read_text())
+        except FileNotFoundError:
+            time.sleep(0.05)
+    raise AssertionError("the backup pointer names no backup")
 
 
 def history_epochs(run_dir):
@@ -61,40 +66,23 @@ def assert_loadable(path):
     assert np.isfinite(model.predict(np.zeros((1, 32, 32, 3)), verbose=0)).all()
 
 
-def test_sigterm_saves_backup_and_says_how_to_resume(tmp_path):
-    args = ["epochs=2", "run_name=term", "demo_images=600", "test_labels=''"]
+def test_sigterm_mid_epoch_saves_backup_and_says_how_to_resume(tmp_path):
+    # 210 training images, 13 steps per epoch; save_every_steps=3 writes the first backup after step 3
+    args = ["epochs=1", "run_name=term", "demo_images=300", "save_every_steps=3", "test_labels=''"]
     process = start(tmp_path, *args)
     run_dir = tmp_path / "models" / "term"
-    wait_for(run_dir / "backup" / "latest", process)  # epoch 1 finished
-    time.sleep(0.5)  # into epoch 2
+    wait_for(run_dir / "backup" / "latest", process)
+    assert backup_meta(run_dir)["steps_in_epoch"] >= 3
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, out[-2000:] + err[-2000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: training stopped by SIGTERM; the backup is saved in models/term/backup; "
                            "resume with: python "), last
-    assert "run.py demo_images=160 image_size=32 " in last and " epochs=2 run_name=term " in last
+    assert "run.py demo_images=160 image_size=32 " in last and " epochs=1 run_name=term " in last
     assert "Traceback" not in err
     meta = backup_meta(run_dir)
-    assert meta["epoch"] == 1 or (meta["epoch"] == 2 and meta["steps_in_epoch"] == 0)
-
-    resumed = run(tmp_path, *args)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "Resuming from the backup after epoch" in resumed.stdout
-    assert sorted(set(history_epochs(run_dir))) == [0, 1]
-    assert_loadable(run_dir / "best.keras")
-
-
-def test_save_every_steps_backs_up_within_an_epoch(tmp_path):
-    # 420 training images, 26 steps per epoch: the first backup is written after step 3 of epoch 1
-    args = ["epochs=1", "run_name=steps", "demo_images=600", "save_every_steps=3", "test_labels=''"]
-    process = start(tmp_path, *args)
-    run_dir = tmp_path / "models" / "steps"
-    wait_for(run_dir / "backup" / "latest", process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    meta = backup_meta(run_dir)
-    assert meta["epoch"] == 0 and meta["steps_in_epoch"] > 0 and meta["steps_in_epoch"] % 3 == 0, meta
+    assert meta["epoch"] == 0 and meta["steps_in_epoch"] >= 3, meta  # saved at the step end after the signal
 
     resumed = run(tmp_path, *args)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
@@ -102,6 +90,7 @@ def test_save_every_steps_backs_up_within_an_epoch(tmp_path):
             "epoch 1 restarts from its first batch") in resumed.stdout
     assert history_epochs(run_dir) == [0]
     assert backup_meta(run_dir)["epoch"] == 1 and backup_meta(run_dir)["steps_in_epoch"] == 0
+    assert_loadable(run_dir / "best.keras")
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
@@ -161,12 +150,13 @@ def test_full_disk_keeps_last_good_checkpoint_and_backup(tmp_path, monkeypatch):
     assert backup.restored_epoch() == 1
 
 
+@pytest.mark.slow  # two whole runs with a single-threaded pipeline: about two minutes on 2 busy cores
 def test_deterministic_runs_repeat_exactly(tmp_path):
     results = []
     for name in ("a", "b"):
         folder = tmp_path / name
         folder.mkdir()
-        result = run(folder, "epochs=2", "run_name=same", "deterministic=True", "report=False")
+        result = run(folder, "epochs=1", "run_name=same", "deterministic=True", "report=False")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         run_dir = folder / "models" / "same"
         results.append(((run_dir / "history.csv").read_text(),

@@ -256,7 +256,7 @@ def reference_table():
         if stripped.startswith("# ---"):
             rows.append(f"| **{stripped.strip('# -')}** | | |")
             continue
-        if ":" not in stripped or "#" not in stripped or stripped.startswith(("#", "class", "@", '"')):
+        if ":" not in stripped or "#" not in stripped or stripped.startswith(("#", "class ", "@", '"')):
             continue
         code, comment = stripped.split("  # ", 1) if "  # " in stripped else (stripped, "")
         name = code.split(":", 1)[0].strip()

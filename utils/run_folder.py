@@ -39,7 +39,9 @@ def prepare_run_folder(config):
         with open(saved) as f:
             previous = json.load(f)
         current = dataclasses.asdict(config)
-        changed = [k for k in current if k not in NOT_TRAINING and _norm(previous.get(k)) != _norm(current[k])]
+        # a setting the saved run does not know (added to the project later) is not a difference
+        changed = [k for k in current
+                   if k not in NOT_TRAINING and k in previous and _norm(previous[k]) != _norm(current[k])]
         if changed:
             if not config.overwrite:
                 shown = ", ".join(f"{k}: {previous.get(k)!r} -> {current[k]!r}" for k in changed[:5])
