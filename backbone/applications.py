@@ -79,14 +79,13 @@ def build_application(name, inputs, width=1.0):
         name: str. One of `APPLICATIONS`.
         inputs: KerasTensor. Images [batch, height, width, 3] in [0, 255].
         width: float. The MobileNets' width multiplier `alpha`; the other models have a fixed
-            width and accept only 1.0.
+            width, and for them the setting is left aside with a note.
     """
     constructor, preprocessing, has_alpha = _constructors()[name]
     options = {"alpha": width} if has_alpha else {}
     if not has_alpha and width != 1.0:
-        raise ValueError(f"backbone_width={width} is not available for backbone={name!r}, whose width is fixed; "
-                         "use backbone_width=1.0 (a width multiplier exists for the hand-written ResNets and the "
-                         "MobileNets)")
+        print(f"note: backbone_width={width} does not apply to backbone={name!r}, which has a fixed width; "
+              "building the published network")
     application = constructor(include_top=False, weights=None, input_shape=(None, None, 3), **options)
     # Renamed by re-wrapping (some constructors derive settings from their `name` argument): the
     # same layers in the same order, so Keras's weight files still load into it.

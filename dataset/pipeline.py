@@ -76,8 +76,9 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     def decode(data, y, path):
         image = decode_image(data)
         if config.cache_images:
-            # cache small uint8 images, not full-size photos nor float32 (4x the memory)
-            image = tf.cast(tf.clip_by_value(tf.round(resize(image, size)), 0, 255), tf.uint8)
+            # cache small resized images, not full-size photos; kept as float32 (not rounded to
+            # uint8) so cached and uncached paths give the model the very same pixels
+            image = resize(image, size)
         if report is not None:
             # The mark must wait for the decode: a path is marked only once its image exists.
             with tf.control_dependencies([image]):

@@ -139,7 +139,7 @@ def test_imagenet_offline_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(file_utils, "urlretrieve", offline)
     monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(tmp_path))  # an empty cache
     with pytest.raises(ConfigError) as error:
-        build_model(config(backbone="mobilenetv3_small", backbone_weights="imagenet"), num_classes=3)
+        build_model(config(backbone="mobilenetv3_small", backbone_weights="imagenet", backbone_width=1.0), num_classes=3)
     message = str(error.value)
     assert "\n" not in message
     file_name = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
@@ -183,9 +183,10 @@ def test_config_checks_backbone_before_any_work():
     assert load_config(["backbone=convnext_tiny", "backbone_weights=imagenet"]).backbone == "convnext_tiny"
 
 
-def test_wider_or_narrower_fixed_width_application_is_an_error():
-    with pytest.raises(ValueError, match="backbone_width=0.5 is not available for backbone='convnext_tiny'"):
-        build_model(config(backbone="convnext_tiny", backbone_width=0.5), num_classes=3)
+def test_width_of_a_fixed_width_application_is_left_aside_with_a_note(capsys):
+    model = build_model(config(backbone="efficientnetv2_b0", backbone_width=0.5), num_classes=3)
+    assert "note: backbone_width=0.5 does not apply to backbone='efficientnetv2_b0'" in capsys.readouterr().out
+    assert model.get_layer("efficientnetv2_b0").count_params() == 5919312  # the published network
 
 
 def small_model(seed=0):
