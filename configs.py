@@ -34,13 +34,15 @@ class Config:
     cache_images: bool = True  # keep decoded, resized images in memory after the first epoch (fits small datasets; turn off for large ones)
     shuffle_buffer: int = 4096  # images in the shuffle buffer
 
-    # --- data tools (mode=import) -------------------------------------------------------------
+    # --- data tools (mode=check, mode=import) -------------------------------------------------
+    check_strict: bool = True  # check: also leave CMYK JPEGs and 16-bit PNGs out of the clean file (TensorFlow decodes them right, other loaders may not); False keeps them, reported as notes
     import_format: Literal["coco", "voc", "names", "text"] = "voc"  # annotation format to convert: coco (instances JSON), voc (Annotations/*.xml or XML beside images), names (image,label names CSV), text (path v1 ... vC)
     import_source: str = ""  # the annotation file (coco, names, text) or dataset folder (voc) to import
     import_output: str = ""  # the canonical CSV to write (never overwritten unless overwrite=True)
+    import_val_fraction: float = 0.0  # import: also split the imported file (train.csv) into train.fit.csv and train.val.csv beside it, this share held out for validation (stratified per class, from `seed`); 0: no split
     import_options: Optional[dict] = None  # extra options of the importer, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco), {"delimiter": ";"} (names); see the README
 
-    # --- augmentation (training only; evaluation only resizes) --------------------------------
+    # --- augmentation (training only; evaluation only resizes, after center_crop) -------------
     flip: Literal["none", "horizontal", "vertical", "both"] = "none"  # random flips; "none" for digits and text, whose meaning flips change
     crop_scale: Optional[tuple] = None  # random resized crop: (min, max) fraction of the image area kept, e.g. (0.5, 1.0); None: off (a crop can cut a labelled object out of the image)
     crop_ratio: tuple = (0.75, 1.33)  # random resized crop: (min, max) aspect ratio of the crop
@@ -54,6 +56,9 @@ class Config:
     multiscale_crop: Optional[tuple] = None  # multi-scale crop (SSGRL): a random square crop whose side is a random entry of this list times the shorter side, resized to image_size, e.g. (1.0, 0.875, 0.75, 0.66, 0.5); None: off
     mixup_alpha: float = 0.0  # MixUp of each training batch with itself reversed, weight ~ Beta(alpha, alpha), e.g. 0.2; targets mixed alike, unknown (-1) where either image's label is; 0: off
     cutmix_alpha: float = 0.0  # CutMix (a box of the reversed batch pasted in), box area ~ Beta(alpha, alpha), e.g. 1.0; targets weighted by area, -1 as for MixUp; with both on, each batch uses one at random; 0: off
+    randaugment_ops: int = 0  # RandAugment (Cubuk 2020): operations applied per image, drawn from the paper's 14 (e.g. 2); 0: off
+    randaugment_magnitude: float = 9.0  # RandAugment: strength of each operation on the paper's 0-10 scale (10: rotate 30 degrees, shear 0.3, translate 0.45 of the side, enhance factors 1 +- 0.9)
+    center_crop: float = 1.0  # evaluation: keep this central fraction of each side before resizing (e.g. 0.875 as in ImageNet evaluation); the exported SavedModel crops alike; 1.0: off
     repeat_factor_threshold: float = 0.0  # repeat-factor sampling (LVIS): each epoch repeats an image sqrt(t / frequency of its rarest class) times (stochastic rounding), e.g. 0.05; 0: off
 
     # --- model ------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ def main(args):
     if config.deterministic:
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
-    ensure_demo_data(config)
+    if config.mode not in ("import", "predict"):  # the modes that read train/val/test label files
+        ensure_demo_data(config)
     if config.mode == "train":
         from multi_label.trainer import train
         best = train(config)

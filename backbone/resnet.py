@@ -11,8 +11,13 @@ parameter that weight decay pulls around for nothing.
 import keras
 from keras import layers
 
+from backbone.fused_batch_norm import FusedBatchNormalization
+
 BN_EPSILON = 1e-5  # PyTorch's default, so ported weights behave the same
 BN_MOMENTUM = 0.9
+# Keras's results on TensorFlow's fused kernel: a third faster training on a CPU (BENCHMARKS.md).
+# A benchmark may set it to keras.layers.BatchNormalization to compare.
+BATCH_NORM = FusedBatchNormalization
 
 
 def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, preact=False, name="resnet"):
@@ -54,7 +59,7 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
 def _bn(x, name, zero_gamma=False):
     # Zero-initialised gamma on each block's last BN starts every residual branch as identity,
     # which trains deep ResNets more stably (Goyal et al. 2017).
-    return layers.BatchNormalization(
+    return BATCH_NORM(
         momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
         gamma_initializer="zeros" if zero_gamma else "ones")(x)
 

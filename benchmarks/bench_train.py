@@ -2,7 +2,8 @@
 
 Usage: python3 benchmarks/bench_train.py [--backbone resnet18] [--width 1.0] [--image-size 224]
            [--batch 32] [--steps 20] [--warmup 3] [--jit-compile auto|true|false]
-           [--precision float32|mixed_float16|mixed_bfloat16] [--classes 20]
+           [--precision float32|mixed_float16|mixed_bfloat16] [--classes 20] [--batchnorm fused|keras]
+           [--inference-steps 10]
 
 Synthetic data (random pixels and labels, held in memory), so the figure is the model's training
 step alone; the input pipeline has its own benchmark (bench_pipeline.py). The model is
@@ -53,6 +54,9 @@ class StepTimer(keras.callbacks.Callback):
 
 def benchmark(args):
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    if args.batchnorm == "keras":
+        from backbone import resnet
+        resnet.BATCH_NORM = keras.layers.BatchNormalization
     config = dataclasses.replace(Config(), backbone=args.backbone, backbone_width=args.width,
                                  image_size=args.image_size, batch_size=args.batch)
     keras.mixed_precision.set_global_policy(args.precision)
@@ -66,6 +70,17 @@ def benchmark(args):
     timer = StepTimer()
     model.fit(dataset, steps_per_epoch=args.warmup + args.steps, epochs=1, callbacks=[timer], verbose=0)
     times = np.asarray(timer.times[args.warmup:])
+    inference = None
+    if args.inference_steps:  # predict on the same batch: the inference figure of the same model
+        predict = tf.function(lambda x: model(x, training=False), jit_compile=bool(model.jit_compile))
+        for _ in range(2):
+            predict(images).numpy()
+        seconds = []
+        for _ in range(args.inference_steps):
+            start = time.perf_counter()
+            predict(images).numpy()
+            seconds.append(time.perf_counter() - start)
+        inference = args.batch / float(np.median(seconds))
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
@@ -75,7 +90,7 @@ def benchmark(args):
         where = "process RSS"
     return {"median_step_s": float(np.median(times)), "images_per_s": args.batch / float(np.median(times)),
             "mean_images_per_s": args.batch * len(times) / float(times.sum()), "peak_mib": peak, "peak_of": where,
-            "jit_compile": model.jit_compile}
+            "jit_compile": model.jit_compile, "inference_images_per_s": inference}
 
 
 def main():
@@ -89,6 +104,10 @@ def main():
     parser.add_argument("--classes", type=int, default=20)
     parser.add_argument("--jit-compile", choices=["auto", "true", "false"], default="auto")
     parser.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
+    parser.add_argument("--batchnorm", choices=["fused", "keras"], default="fused",
+                        help="the project's fused BatchNormalization (default) or Keras's own, to compare")
+    parser.add_argument("--inference-steps", type=int, default=0,
+                        help="also time this many inference batches (model(x, training=False)) of the same size")
     args = parser.parse_args()
     load_before = os.getloadavg()
     result = benchmark(args)
@@ -99,10 +118,12 @@ def main():
     print(f"load average (1/5/15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print(f"{args.backbone} width {args.width} {args.image_size}px batch {args.batch} {args.precision} "
-          f"jit_compile={args.jit_compile} (resolved {result['jit_compile']}): "
+          f"batchnorm={args.batchnorm} jit_compile={args.jit_compile} (resolved {result['jit_compile']}): "
           f"{result['images_per_s']:.1f} images/s (median step {result['median_step_s'] * 1000:.0f} ms; "
           f"mean {result['mean_images_per_s']:.1f} images/s over {args.steps} steps), "
           f"peak memory {result['peak_mib']:.0f} MiB ({result['peak_of']})")
+    if result["inference_images_per_s"]:
+        print(f"inference: {result['inference_images_per_s']:.1f} images/s (median of {args.inference_steps} batches)")
 
 
 if __name__ == "__main__":

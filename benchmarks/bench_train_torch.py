@@ -1,13 +1,13 @@
 """The same ResNet-18 training step in PyTorch, for a reference figure beside bench_train.py.
 
 Usage: python3 benchmarks/bench_train_torch.py [--width 1.0] [--image-size 224] [--batch 32]
-           [--steps 20] [--warmup 3] [--classes 20] [--threads N]
+           [--steps 20] [--warmup 3] [--classes 20] [--threads N] [--memory-format channels_last|contiguous]
 
 Runs only where torch is importable (it is not a dependency of the project). The network is the
 one of backbone/resnet.py written out in torch: 7x7 stride-2 stem, 3x3 max pool, four stages of two
 basic blocks (64/128/256/512 channels times --width), BatchNorm, global max pooling (the project's
 default `pooling`) and a linear head, trained with BCE-with-logits and Adam on random data in
-channels-last memory format. Peak memory is the process's peak resident set.
+channels-last memory format (or torch's default NCHW layout with --memory-format contiguous). Peak memory is the process's peak resident set.
 """
 
 import argparse
@@ -70,14 +70,17 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--classes", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0: torch's default")
+    parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
+                        help="channels_last (NHWC, as TensorFlow) or contiguous (NCHW, torch's default layout)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = ResNet18(args.classes, args.width).to(memory_format=torch.channels_last)
+    layout = getattr(torch, {"channels_last": "channels_last", "contiguous": "contiguous_format"}[args.memory_format])
+    model = ResNet18(args.classes, args.width).to(memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
-    images = (torch.rand(args.batch, 3, args.image_size, args.image_size) * 255).to(memory_format=torch.channels_last)
+    images = (torch.rand(args.batch, 3, args.image_size, args.image_size) * 255).to(memory_format=layout)
     labels = torch.randint(0, 2, (args.batch, args.classes)).float()
     load_before = os.getloadavg()
     times = []
@@ -98,7 +101,7 @@ def main():
           f"{torch.get_num_threads()} threads")
     print(f"load average (1/5/15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print(f"torch resnet18 width {args.width} {args.image_size}px batch {args.batch} float32: "
+    print(f"torch resnet18 width {args.width} {args.image_size}px batch {args.batch} float32 {args.memory_format}: "
           f"{args.batch / median:.1f} images/s (median step {median * 1000:.0f} ms; mean "
           f"{args.batch * len(times) / sum(times):.1f} images/s over {args.steps} steps), "
           f"peak memory {peak:.0f} MiB (process RSS)")

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from dataset import augment as extra
+from dataset.randaugment import rand_augment
 from dataset.sampling import repeat_factors
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,7 +52,19 @@ def resize(image, size):
     return tf.image.resize(image, [size, size], method="bilinear", antialias=True)
 
 
-def make_dataset(paths, labels, config, training, batch_size=None, report=None, encoded=None):
+def center_crop(image, fraction):
+    """Keeps the central `fraction` of each side of an image [H, W, C] or a batch [N, H, W, C]; 1.0: all.
+
+    Evaluation's crop (`config.center_crop`) before the resize; the exported SavedModel calls this too,
+    so that its inputs match the pipeline's.
+    """
+    if fraction >= 1.0:
+        return image
+    return tf.image.central_crop(image, fraction)
+
+
+def make_dataset(paths, labels, config, training, batch_size=None, report=None, encoded=None, first_epoch=0,
+                 steps_per_epoch=None):
     """Builds a batched dataset of (images, labels) or, for evaluation, (images, labels, paths).
 
     Args:
@@ -63,6 +76,13 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
         report: DecodeReport or None. Records decode failures.
         encoded: tf.data.Dataset or None. Yields (bytes, labels, path) instead of reading files
             (TFRecords).
+        first_epoch: int. Training: the epoch the batches start at (a resumed run's finished epochs).
+        steps_per_epoch: int or None. Training: with a number, an endless stream of epochs of
+            exactly that many batches each (`model.fit(steps_per_epoch=...)`); without, the one
+            epoch `first_epoch`.
+
+    A training epoch's order and random draws are a function of (`seed`, epoch number) only
+    (`training_epochs`), so a run resumed in a new process sees the very batches it would have.
     """
     batch_size = batch_size or config.batch_size
     size = config.image_size
@@ -73,8 +93,11 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     else:
         ds = encoded
 
+    crop = 1.0 if training else getattr(config, "center_crop", 1.0)
+
     def decode(data, y, path):
-        image = decode_image(data)
+        # Evaluation's crop comes before the cache's resize: a crop of the resized image would lose detail.
+        image = center_crop(decode_image(data), crop)
         if config.cache_images:
             # cache small resized images, not full-size photos; kept as float32 (not rounded to
             # uint8) so cached and uncached paths give the model the very same pixels
@@ -93,21 +116,7 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     if config.cache_images:
         ds = ds.cache()
     if training:
-        threshold = getattr(config, "repeat_factor_threshold", 0.0)
-        if threshold > 0:
-            ds = repeat_by_factor(ds, paths, repeat_factors(labels, threshold), config.seed)
-        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda item, seed: (augment(item[0], seed, config), item[1]),
-            num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=True)
-        mixup, cutmix = getattr(config, "mixup_alpha", 0.0), getattr(config, "cutmix_alpha", 0.0)
-        if mixup > 0 or cutmix > 0:
-            batch_seeds = tf.data.Dataset.random(seed=config.seed + 1, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
-                lambda batch, seed: extra.mix_batch(batch[0], batch[1], seed, mixup, cutmix),
-                num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
+        ds = training_epochs(ds, paths, labels, config, batch_size, first_epoch, steps_per_epoch)
     else:
         ds = ds.map(lambda image, y, path: (tf.cast(resize(image, size), tf.float32), y, path),
                     num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -115,39 +124,96 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     return ds.prefetch(AUTOTUNE)
 
 
+def training_epochs(images, paths, labels, config, batch_size, first_epoch=0, steps_per_epoch=None):
+    """Training batches of epochs `first_epoch`, `first_epoch + 1`, ... (one epoch without `steps_per_epoch`).
+
+    Everything random in an epoch (repeat-factor rounding, the shuffle, the augmentation draws,
+    MixUp/CutMix) is drawn from the seed pair (`config.seed`, epoch). tf.data's own reshuffling
+    advances a generator per iteration, which a new process starts again from the first epoch: a
+    run resumed at epoch 3 would see epoch 1's order. Here it sees epoch 3's.
+
+    With `steps_per_epoch` each epoch is exactly that many batches (a shorter one, from skipped
+    images or repeat-factor rounding, is topped up from its own start), so that Keras's epochs and
+    these stay aligned; the stream never ends.
+
+    Args:
+        images: tf.data.Dataset. Yields (image, labels, path), decoded (and cached).
+        paths: list[str]. The image paths the labels belong to (repeat factors are looked up by path).
+        labels: np.ndarray. [N, C] label values.
+        config: Config. Reads seed, shuffle_buffer, repeat_factor_threshold, augmentation and mixing settings.
+        batch_size: int. Images per batch; the last partial batch of an epoch is dropped.
+        first_epoch: int. The first epoch's number.
+        steps_per_epoch: int or None. Batches per epoch of an endless stream, or None for one epoch.
+    """
+    deterministic = bool(getattr(config, "deterministic", False))
+    threshold = getattr(config, "repeat_factor_threshold", 0.0)
+    factors = repeat_factors(labels, threshold) if threshold > 0 else None
+    mixup, cutmix = getattr(config, "mixup_alpha", 0.0), getattr(config, "cutmix_alpha", 0.0)
+    # A buffer of at least a batch reads the cached images to their end within the epoch's batches,
+    # so the first epoch completes the cache even when it is cut to `steps_per_epoch`.
+    buffer = max(config.shuffle_buffer, batch_size)
+
+    def one_epoch(epoch):
+        seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(epoch, tf.int64)])
+        split = tf.random.experimental.stateless_split(seed, num=4)
+        ds = images
+        if factors is not None:
+            ds = repeat_by_factor(ds, paths, factors, split[0])
+        shuffle_seed = tf.random.stateless_uniform([], split[1], minval=0, maxval=2**31 - 1, dtype=tf.int64)
+        ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+        ds = ds.enumerate().map(
+            lambda i, item: (augment(item[0], tf.random.experimental.stateless_fold_in(split[2], i), config),
+                             item[1]),
+            num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=True)
+        if mixup > 0 or cutmix > 0:
+            ds = ds.enumerate().map(
+                lambda i, batch: extra.mix_batch(batch[0], batch[1], tf.random.experimental.stateless_fold_in(
+                    split[3], i), mixup, cutmix),
+                num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
+        if steps_per_epoch:
+            ds = ds.repeat().take(steps_per_epoch)
+        return ds
+
+    if not steps_per_epoch:
+        return one_epoch(tf.constant(first_epoch, tf.int64))
+    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_epoch)
+
+
 def repeat_by_factor(ds, paths, factors, seed):
     """Repeats each image floor(r) or ceil(r) times per epoch (stochastic rounding), r its repeat factor.
 
     The factor is looked up by path, so images dropped as undecodable change nothing. Each copy
-    follows its original in the stream; the shuffle after this mixes them. The rounding draws come
-    from a random dataset re-drawn every epoch, so epochs differ and a run repeats from `seed`, like
-    the shuffle. The same rule as `dataset.sampling.sample_epoch_indices`, done inside tf.data so the
-    decoded-image cache is kept.
+    follows its original in the stream; the shuffle after this mixes them. The rounding draw of
+    the i-th image is a stateless draw from (`seed`, i): call it with each epoch's own seed. The
+    same rule as `dataset.sampling.sample_epoch_indices`, done inside tf.data so the decoded-image
+    cache is kept.
 
     Args:
         ds: tf.data.Dataset. Yields (image, labels, path).
         paths: list[str]. The image paths the labels belong to.
         factors: np.ndarray. float [N] repeat factors, from `dataset.sampling.repeat_factors`.
-        seed: int. Seed of the rounding draws.
+        seed: int64 [2] tensor (or an int). Seed of this epoch's rounding draws.
     """
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(np.asarray(paths, dtype=object).astype(str),
                                             np.asarray(factors, np.float64)), default_value=1.0)
-    draws = tf.data.Dataset.random(seed=seed + 2, rerandomize_each_iteration=True)
+    seed = tf.constant([seed, 0], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64)
 
-    def copies(item, draw):
+    def copies(index, item):
         factor = table.lookup(item[2])
-        uniform = tf.cast(draw % (2**31), tf.float64) / 2.0**31
+        uniform = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, index),
+                                              dtype=tf.float64)
         count = tf.cast(tf.floor(factor) + tf.cast(uniform < factor - tf.floor(factor), tf.float64), tf.int64)
         return tf.data.Dataset.from_tensors(item).repeat(count)
 
-    return tf.data.Dataset.zip((ds, draws)).flat_map(copies)
+    return ds.enumerate().flat_map(copies)
 
 
 def augment(image, seed, config):
-    """Crops, flips, rotation, colour jitter, noise and erasing as configured, all stateless (repeatable from `seed`).
+    """Crops, RandAugment, flips, rotation, colour jitter, noise, erasing as configured; repeatable from `seed`.
 
-    The functions beyond crop, flip and colour jitter are in `dataset.augment`.
+    The functions beyond crop, flip and colour jitter are in `dataset.augment` and `dataset.randaugment`.
     """
     size = config.image_size
     image = tf.cast(image, tf.float32)
@@ -165,6 +231,10 @@ def augment(image, seed, config):
     if config.multiscale_crop is not None:
         image = extra.multiscale_crop(image, config.multiscale_crop, more[0])
     image = resize(image, size)
+    if getattr(config, "randaugment_ops", 0) > 0:
+        # A seed of its own (fold-in 2; `more` uses fold-in 1), so the other draws stay as they were.
+        image = rand_augment(image, config.randaugment_ops, config.randaugment_magnitude,
+                             tf.random.experimental.stateless_fold_in(seed, 2))
     if config.rotation > 0:
         image = extra.random_rotation(image, config.rotation, more[1])
     if config.flip in ("horizontal", "both"):

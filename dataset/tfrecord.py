@@ -80,7 +80,7 @@ def tfrecord_dataset(file_pattern_or_list, num_classes, shuffle_files=False, see
     Args:
         file_pattern_or_list: str or list[str]. A glob pattern or the shard paths.
         num_classes: int. Length of the label vector.
-        shuffle_files: bool. Shuffle the shard order (each iteration) and interleave shards
+        shuffle_files: bool. Shuffle the shard order (once with a seed, else each iteration) and interleave shards
             non-deterministically for speed, unless a seed is given.
         seed: int or None. Seed for the shard order; with a seed the result is reproducible.
 
@@ -91,7 +91,9 @@ def tfrecord_dataset(file_pattern_or_list, num_classes, shuffle_files=False, see
     files = _shard_list(file_pattern_or_list)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_files:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        # One shard order per seed: the training stream reshuffles the images of every epoch from
+        # (seed, epoch) itself, and an order that changed per iteration would not repeat on resume.
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=seed is None)
     dataset = dataset.interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(files), 16), num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=not shuffle_files or seed is not None)

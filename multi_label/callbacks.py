@@ -167,6 +167,25 @@ class StopOnNaN(keras.callbacks.Callback):
                 "(mode=check)")
 
 
+def latest_backup(backup_dir):
+    """The meta dict of the backup in force in `backup_dir` (with its "folder"), or None."""
+    pointer = os.path.join(backup_dir, "latest")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        name = f.read().strip()
+    with open(os.path.join(backup_dir, name, "meta.json")) as f:
+        meta = json.load(f)
+    meta["folder"] = os.path.join(backup_dir, name)
+    return meta
+
+
+def finished_epochs(backup_dir):
+    """The number of finished epochs that a run resuming from `backup_dir` starts after (0 without a backup)."""
+    meta = latest_backup(backup_dir)
+    return meta["epoch"] if meta else 0
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras's BackupAndRestore with crash-safe writes.
 
@@ -196,19 +215,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def restored_epoch(self):
         """The number of finished epochs in the backup (0 when there is none)."""
-        meta = self._latest()
-        return meta["epoch"] if meta else 0
+        return finished_epochs(self.backup_dir)
 
     def _latest(self):
-        if not os.path.isfile(self._pointer):
-            return None
-        with open(self._pointer) as f:
-            name = f.read().strip()
-        meta_path = os.path.join(self.backup_dir, name, "meta.json")
-        with open(meta_path) as f:
-            meta = json.load(f)
-        meta["folder"] = os.path.join(self.backup_dir, name)
-        return meta
+        return latest_backup(self.backup_dir)
 
     def on_train_begin(self, logs=None):
         self._load_model()

@@ -31,7 +31,7 @@ def run_check(config):
             raise ConfigError(f"{key}={path!r}: label file not found")
         print(f"Checking {key}={path}")
         report = check_label_file(path, class_names=config.class_names, image_root=config.image_root,
-                                  groups=getattr(config, "groups", None))
+                                  groups=getattr(config, "groups", None), strict=config.check_strict)
         faulty += len(report["faulty_rows"])
         for line in report["lines"]:
             print(f"  {line}")
@@ -53,11 +53,27 @@ def run_import(config):
     options = dict(config.import_options or {})
     if config.import_format == "text":
         options.setdefault("class_names", config.class_names)
+    stem = os.path.splitext(config.import_output)[0]
+    parts = (f"{stem}.fit.csv", f"{stem}.val.csv")
+    if config.import_val_fraction > 0:  # checked before the import, which may take a while
+        for part in parts:
+            if os.path.exists(part) and not config.overwrite:
+                raise ConfigError(f"import_val_fraction={config.import_val_fraction}: {part!r} exists; "
+                                  "move it or set overwrite=True")
     try:
-        return importer(config.import_source, config.import_output, **options)
+        result = importer(config.import_source, config.import_output, **options)
     except TypeError as error:  # an unknown option: say which setting to fix
         raise ConfigError(f"import_options={config.import_options!r} does not fit import_format="
                           f"{config.import_format!r}: {error}") from None
+    if config.import_val_fraction > 0:
+        from utils.split_labels import split_label_file
+
+        for part in parts:
+            if os.path.exists(part):  # overwrite=True, checked above
+                os.remove(part)
+        split_label_file(config.import_output, config.import_val_fraction, config.seed, *parts)
+        print(f"Train with train_labels={parts[0]} val_labels={parts[1]}")
+    return result
 
 
 def run_stats(config):

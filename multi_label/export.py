@@ -11,11 +11,12 @@
     model_dynamic_int8.tflite   the same with int8 weights, activations quantised on the fly
     model_int8.tflite           full int8, calibrated on training images: uint8 pixels in
     model.onnx                  as model_float32.tflite, for ONNX Runtime (needs tf2onnx)
-    metadata.json               class names, thresholds and image size, for the files without them
+    metadata.json               class names, thresholds, image size and center crop, for the files without them
     parity.json, parity.md      each format against the Keras model on the test images
 
-S is the training image_size: only the SavedModel resizes inside, because the pipeline's
-antialiased resize has no TFLite or ONNX kernel; callers of the others resize first.
+S is the training image_size: only the SavedModel resizes inside (after the run's center_crop, as
+the evaluation pipeline does), because the pipeline's antialiased resize has no TFLite or ONNX
+kernel; callers of the others crop and resize first.
 """
 
 import contextlib
@@ -28,7 +29,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from dataset.pipeline import decode_image, make_dataset, resize
+from dataset.pipeline import center_crop, decode_image, make_dataset, resize
 from multi_label.calibration import load_calibration
 from multi_label.data import load_split
 from multi_label.tester import load_checkpoint, resolve_checkpoint, saved_class_names
@@ -46,24 +47,31 @@ FILES = {
     "onnx": "model.onnx",
 }
 INT8_FORMATS = ("tflite_dynamic_int8", "tflite_int8")
+# Post-training quantisation in TensorFlow's own terms: float16 rounds the weights to half precision
+# (11 significant bits), so its probabilities move by up to ~1e-3 and it is judged like int8, by
+# its mAP drop. The full-precision formats must reproduce Keras to FLOAT_TOLERANCE.
+QUANTIZED_FORMATS = ("tflite_float16",) + INT8_FORMATS
+FLOAT_TOLERANCE = 1e-4  # largest probability difference of a full-precision format
+MAX_MAP_DROP_POINTS = 1.0  # mAP points a quantised format may lose
 ONNX_OPSET = 17  # tf2onnx 1.17 tests opsets 14 to 18
 ONNX_HINT = "pip install tf2onnx==1.17.0 onnx onnxruntime (optional), or leave 'onnx' out of formats"
 
 
-def serving_archive(model, class_names, thresholds, image_size):
+def serving_archive(model, class_names, thresholds, image_size, crop=1.0):
     """The SavedModel's endpoints around the Keras model: resize or decode, sigmoid, thresholds.
 
     Signatures: `serving_default` takes uint8 images [N, H, W, 3] of any size, `serve_image_bytes`
-    encoded images [N] (JPEG, PNG, BMP, GIF; any sizes); both resize as the pipeline does and
+    encoded images [N] (JPEG, PNG, BMP, GIF; any sizes); both crop and resize as the pipeline does and
     return `probabilities` [N, C] and `labels` [N, C] (the class name where the probability is
     at or above the class's threshold, "" elsewhere: a fixed shape TF Serving can batch).
-    `metadata` takes nothing and returns the class names, thresholds and image size.
+    `metadata` takes nothing and returns the class names, thresholds, image size and center crop.
 
     Args:
         model: keras.Model. Float pixels in [0, 255] -> logits.
         class_names: list[str]. One name per output.
         thresholds: array-like. Float [C].
         image_size: int. Side that images are resized to, as in training.
+        crop: float. Central fraction of each side kept before the resize (`config.center_crop`).
 
     Returns:
         keras.export.ExportArchive. Keras's exporter saves the variables its endpoints use (a plain
@@ -80,10 +88,10 @@ def serving_archive(model, class_names, thresholds, image_size):
         return {"probabilities": probabilities, "labels": tf.where(present, names, tf.constant(""))}
 
     def decode(data):
-        return resize(decode_image(data), image_size)
+        return resize(center_crop(decode_image(data), crop), image_size)
 
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", lambda images: classify(resize(images, image_size)),
+    archive.add_endpoint("serving_default", lambda images: classify(resize(center_crop(images, crop), image_size)),
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     archive.add_endpoint(
         "serve_image_bytes",
@@ -91,7 +99,8 @@ def serving_archive(model, class_names, thresholds, image_size):
             [image_size, image_size, 3], tf.float32))),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     archive.add_endpoint("metadata", lambda: {"class_names": names, "thresholds": limits,
-                                              "image_size": tf.constant(image_size, tf.int32)}, input_signature=[])
+                                              "image_size": tf.constant(image_size, tf.int32),
+                                              "center_crop": tf.constant(crop, tf.float32)}, input_signature=[])
     return archive
 
 
@@ -117,7 +126,8 @@ def export_keras(path, model, info):
 
 
 def export_savedmodel(path, model, info):
-    archive = serving_archive(model, info["class_names"], info["thresholds"], info["image_size"])
+    archive = serving_archive(model, info["class_names"], info["thresholds"], info["image_size"],
+                              info["center_crop"])
     with atomic_folder(path) as tmp:
         archive.write_out(tmp, verbose=False)
 
@@ -186,7 +196,7 @@ def check_formats(formats):
         _import_tf2onnx()
 
 
-def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None):
+def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None, crop=1.0):
     """Writes each format into `export_dir` plus metadata.json; returns {format: path}.
 
     Args:
@@ -198,13 +208,14 @@ def export_formats(model, formats, export_dir, class_names, thresholds, image_si
         image_size: int. Training image side.
         calibration: callable or None. Needed for "tflite_int8": returns an iterable of float32
             [1, S, S, 3] batches of training images.
+        crop: float. The evaluation's center_crop, done inside the SavedModel and named in metadata.json.
     """
     check_formats(formats)
     if "tflite_int8" in formats and calibration is None:
         raise ValueError("tflite_int8 needs calibration images; pass calibration=")
     os.makedirs(export_dir, exist_ok=True)
     info = {"class_names": list(class_names), "thresholds": np.asarray(thresholds, np.float64).tolist(),
-            "image_size": int(image_size), "calibration": calibration}
+            "image_size": int(image_size), "center_crop": float(crop), "calibration": calibration}
     written = {}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
         if any(name.startswith("tflite") for name in formats):
@@ -218,10 +229,11 @@ def export_formats(model, formats, export_dir, class_names, thresholds, image_si
             make_readable(path)
             written[name] = path
             print(f"Wrote {path}")
-    metadata = {key: info[key] for key in ("class_names", "thresholds", "image_size")}
+    metadata = {key: info[key] for key in ("class_names", "thresholds", "image_size", "center_crop")}
     metadata["inputs"] = {
         "savedmodel": "serving_default: uint8 [N, H, W, 3], any size; serve_image_bytes: string [N], encoded images",
-        "tflite, onnx": "float32 pixels [N, S, S, 3] in [0, 255], resized (bilinear, antialiased) to image_size",
+        "tflite, onnx": "float32 pixels [N, S, S, 3] in [0, 255]: the central center_crop of each side, resized "
+                        "(bilinear, antialiased) to image_size",
         "tflite_int8": "uint8 pixels [N, S, S, 3], quantised with the input's scale and zero point",
     }
     metadata["outputs"] = "probabilities [N, C] float32 (sigmoid); a class is present at or above its threshold"
@@ -237,12 +249,14 @@ def run_convert(config):
     class_names = read_class_names(config, checkpoint)
     model = load_checkpoint(checkpoint, len(class_names))
     thresholds = read_thresholds(config, checkpoint, class_names)
-    image_size = training_image_size(config, checkpoint)
-    config = dataclasses.replace(config, image_size=image_size)
+    image_size = int(trained_setting(config, checkpoint, "image_size"))
+    crop = float(trained_setting(config, checkpoint, "center_crop"))
+    config = dataclasses.replace(config, image_size=image_size, center_crop=crop)
     export_dir = os.path.join(run_folders(config)[0], "export")
     print(f"Exporting {checkpoint} ({len(class_names)} classes, image_size {image_size}) to {export_dir}")
     calibration = calibration_batches(config, class_names) if "tflite_int8" in config.formats else None
-    written = export_formats(model, config.formats, export_dir, class_names, thresholds, image_size, calibration)
+    written = export_formats(model, config.formats, export_dir, class_names, thresholds, image_size, calibration,
+                             crop)
     if not config.test_labels:
         print("No parity report: test_labels is empty")
         return written
@@ -275,16 +289,19 @@ def read_thresholds(config, checkpoint, class_names):
     return calibration.thresholds
 
 
-def training_image_size(config, checkpoint):
-    """The image_size the checkpoint was trained with (its run's config.json), else `image_size`."""
+def trained_setting(config, checkpoint, key):
+    """A setting (image_size, center_crop) as the checkpoint's run saved it (its config.json), else `config`'s.
+
+    The run's own value wins, so the export sees images as that run was trained and tested on.
+    """
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.json")
     if not os.path.isfile(path):
-        return config.image_size
+        return getattr(config, key)
     with open(path, encoding="utf-8") as f:
-        trained = json.load(f).get("image_size", config.image_size)
-    if trained != config.image_size:
-        print(f"image_size: {trained} from {path} (the training size), not {config.image_size}")
-    return int(trained)
+        trained = json.load(f).get(key, getattr(config, key))
+    if trained != getattr(config, key):
+        print(f"{key}: {trained} from {path} (the run's setting), not {getattr(config, key)}")
+    return trained
 
 
 def calibration_batches(config, class_names):

@@ -39,11 +39,6 @@ def train(config):
     write_text(os.path.join(model_dir, "classes.json"), json.dumps(class_names) + "\n")
 
     global_batch = config.batch_size * strategy.num_replicas_in_sync  # batch_size is per replica
-    train_ds, train_report = input_dataset(config, train_table, training=True, batch_size=global_batch)
-    train_ds = distribute_options(train_ds)
-    val_ds, val_report = (None, None) if val_table is None else input_dataset(config, val_table, training=False)
-    if config.groups:  # a groups head has one output, and one loss, per label column
-        train_ds = group_targets(train_ds, class_names)
     images_per_epoch = len(train_table)
     if config.repeat_factor_threshold > 0:  # the expected epoch length (stochastic rounding varies it a little)
         images_per_epoch = int(round(repeat_factors(train_table.labels, config.repeat_factor_threshold).sum()))
@@ -52,6 +47,14 @@ def train(config):
         raise ConfigError(f"train_labels has {len(train_table)} images, fewer than one global batch of "
                           f"{global_batch} (batch_size={config.batch_size} x {strategy.num_replicas_in_sync} "
                           "replicas); lower batch_size")
+    backup_dir = os.path.join(run_folders(config)[0], "backup")
+    # A resumed run's batches start at its first unfinished epoch, drawn as they would have been.
+    train_ds, train_report = input_dataset(config, train_table, training=True, batch_size=global_batch,
+                                           first_epoch=cb.finished_epochs(backup_dir), steps_per_epoch=steps_per_epoch)
+    train_ds = distribute_options(train_ds)
+    val_ds, val_report = (None, None) if val_table is None else input_dataset(config, val_table, training=False)
+    if config.groups:  # a groups head has one output, and one loss, per label column
+        train_ds = group_targets(train_ds, class_names)
 
     model, loss, optimizer, extra_callbacks = build_in_scope(config, strategy, train_table, steps_per_epoch,
                                                             global_batch, train_ds.element_spec)
@@ -60,7 +63,7 @@ def train(config):
     # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
     # them in before the callbacks after it and back before the next epoch's training.
     ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_decay > 0 else []
-    backup = cb.AtomicBackupAndRestore(os.path.join(run_folders(config)[0], "backup"),
+    backup = cb.AtomicBackupAndRestore(backup_dir,
                                        extra_state=lambda: run_state(loss, ema),
                                        restore_extra_state=lambda state: restore_run_state(loss, ema, state),
                                        write=chief, save_freq=config.save_every_steps or "epoch")
@@ -81,7 +84,7 @@ def train(config):
     print(f"Training {model.name} on {len(train_table)} images, {len(class_names)} classes, "
           f"{steps_per_epoch} steps per epoch of {global_batch} images ({strategy.num_replicas_in_sync} replicas, "
           f"{config.precision}); run folder {model_dir}")
-    model.fit(train_ds, epochs=config.epochs, callbacks=callbacks, shuffle=False,
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stdout.isatty() else 2)
     if not chief:
         shutil.rmtree(model_dir, ignore_errors=True)
@@ -94,17 +97,20 @@ def train(config):
     return best
 
 
-def input_dataset(config, table, training, batch_size=None):
+def input_dataset(config, table, training, batch_size=None, first_epoch=0, steps_per_epoch=None):
     """Returns (dataset, DecodeReport) for a label table, from image files or TFRecords.
 
-    `batch_size` (default config.batch_size) is the global batch when training under a strategy.
+    `batch_size` (default config.batch_size) is the global batch when training under a strategy;
+    `first_epoch` and `steps_per_epoch` are `dataset.pipeline.make_dataset`'s.
     """
+    epochs = dict(first_epoch=first_epoch, steps_per_epoch=steps_per_epoch)
     if config.data_format == "tfrecord":
         report = DecodeReport(table.names)  # records carry the paths as written in the label file
         return make_dataset(table.names, table.labels, config, training, batch_size=batch_size, report=report,
-                            encoded=tfrecord_source(config, table)), report
+                            encoded=tfrecord_source(config, table), **epochs), report
     report = DecodeReport(table.images)
-    return make_dataset(table.images, table.labels, config, training, batch_size=batch_size, report=report), report
+    return make_dataset(table.images, table.labels, config, training, batch_size=batch_size, report=report,
+                        **epochs), report
 
 
 def build_in_scope(config, strategy, train_table, steps_per_epoch, global_batch, batch_spec):

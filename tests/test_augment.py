@@ -166,9 +166,9 @@ def test_repeat_factor_stochastic_rounding_mean(tmp_path):
     factors = repeat_factors(labels, 0.25)
     assert factors[0] == pytest.approx(1.5)
     cfg = config(batch_size=1, repeat_factor_threshold=0.25, deterministic=True, shuffle_buffer=1)
-    ds = make_dataset(paths, labels, cfg, training=True)
     counts = []
-    for _ in range(40):  # every iteration is a new epoch with new draws
+    for epoch in range(40):  # every epoch has its own draws
+        ds = make_dataset(paths, labels, cfg, training=True, first_epoch=epoch)
         values = [int(round(float(b[0].numpy()[0, 0, 0, 0]) / 20)) for b in ds]
         counts.append(values.count(0))
         assert sorted(set(values)) == list(range(9)) and len(values) == 8 + counts[-1]

@@ -92,13 +92,16 @@ def test_each_planted_fault_is_one_line_and_excluded(planted):
         assert by_line[lines[kind][0]]["kind"] == expected_kind.get(kind, kind)
     assert "duplicate of line 2" in by_line[lines["duplicate"][0]]["message"]
     assert "truncated" in by_line[lines["truncated"][0]]["message"]
-    for kind in NOTES:  # TF 2.21 decodes these correctly: reported, kept
+    for kind in NOTES:  # TF 2.21 decodes these correctly, other loaders may not: reported, left out by default
         assert by_line[lines[kind][0]]["severity"] == "note"
+        matching = [text for text in report["lines"] if text.startswith(f"{path}:{lines[kind][0]}: img/")]
+        assert len(matching) == 1, (kind, matching)
 
-    assert report["faulty_rows"] == sorted(lines[kind][0] for kind in FAULTS)
+    # The clean file excludes exactly the planted faults and the two notes, nothing else.
+    assert report["faulty_rows"] == sorted(lines[kind][0] for kind in FAULTS + NOTES)
     clean = read_labels(report["clean_file"])
-    assert clean.names == ["img/good1.jpg", "img/good2.png", "img/cmyk.jpg", "img/gray16.png", "img/good3.png"]
-    np.testing.assert_array_equal(clean.labels, [[1, 0, -1], [0, 1, 0], [0, 1, 1], [0, 0, 1], [1, 0, 0]])
+    assert clean.names == ["img/good1.jpg", "img/good2.png", "img/good3.png"]
+    np.testing.assert_array_equal(clean.labels, [[1, 0, -1], [0, 1, 0], [1, 0, 0]])
     assert path.read_bytes() == original  # the original is never touched
     assert report["clean_file"] == str(path.with_name("labels.clean.csv"))
     assert json.loads(path.with_name("labels.check.json").read_text())["faulty_rows"] == report["faulty_rows"]
@@ -106,15 +109,17 @@ def test_each_planted_fault_is_one_line_and_excluded(planted):
     assert all(line in text for line in report["lines"])
 
 
-def test_strict_also_drops_notes(planted, tmp_path):
+def test_not_strict_keeps_notes(planted, tmp_path):
     path, lines = planted
     out = tmp_path / "reports"
-    report = checker.check_label_file(str(path), workers=2, output_dir=str(out), strict=True)
-    assert report["faulty_rows"] == sorted(lines[kind][0] for kind in FAULTS + NOTES)
+    report = checker.check_label_file(str(path), workers=2, output_dir=str(out), strict=False)
+    assert report["faulty_rows"] == sorted(lines[kind][0] for kind in FAULTS)
     clean = read_labels(report["clean_file"])
     assert report["clean_file"] == str(out / "labels.clean.csv")
     # Written elsewhere, the clean file's paths are rewritten to still find the images.
-    assert clean.images == [str(path.parent / "img" / n) for n in ("good1.jpg", "good2.png", "good3.png")]
+    assert clean.images == [str(path.parent / "img" / n)
+                            for n in ("good1.jpg", "good2.png", "cmyk.jpg", "gray16.png", "good3.png")]
+    np.testing.assert_array_equal(clean.labels, [[1, 0, -1], [0, 1, 0], [0, 1, 1], [0, 0, 1], [1, 0, 0]])
 
 
 def test_class_without_positives_is_a_file_warning(tmp_path):

@@ -61,6 +61,21 @@ def test_import_option_mismatch_names_the_setting(tmp_path):
                           import_output=str(tmp_path / "x.csv"), import_options={"nope": 1}))
 
 
+def test_import_with_a_validation_split(tmp_path):
+    make_voc(tmp_path / "voc")
+    out = tmp_path / "train.csv"
+    settings = dict(import_format="voc", import_source=str(tmp_path / "voc"), import_output=str(out),
+                    import_val_fraction=0.34)
+    run_import(config(**settings))
+    whole, fit, val = (read_labels(str(tmp_path / name)) for name in ("train.csv", "train.fit.csv", "train.val.csv"))
+    assert len(whole) == 3 and (len(fit), len(val)) == (2, 1)
+    assert sorted(fit.images + val.images) == sorted(whole.images)
+    (tmp_path / "train.csv").rename(tmp_path / "moved.csv")  # the whole file gone, its parts still there
+    with pytest.raises(ConfigError, match=r"import_val_fraction=0.34: '.*train.fit.csv' exists"):
+        run_import(config(**settings))  # refused before importing: nothing is overwritten
+    assert not out.exists()
+
+
 def test_check_mode_exit_code_through_run_py(tmp_path):
     (tmp_path / "a.jpg").write_text("not an image")
     (tmp_path / "train.csv").write_text("image,x\na.jpg,1\n")

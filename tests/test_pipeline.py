@@ -80,3 +80,56 @@ def test_without_cache_same_shapes(images):
     labels = np.zeros((len(images), 2), np.int32)
     batches = list(make_dataset(images, labels, config(cache_images=False), training=True))
     assert batches[0][0].shape == (4, 32, 32, 3)
+
+
+def test_training_epochs_are_a_function_of_seed_and_epoch(tmp_path):
+    # 10 distinct images (their first pixel says which), batches of 3: 3 batches per epoch.
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"{i}.png"
+        pixels = np.full((8, 8, 3), 20 * i, np.uint8)
+        pixels[:3, :3] += 30  # a bright corner, so that flips show in the pixels
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+    labels = np.zeros((10, 2), np.int32)
+    cfg = config(batch_size=3, image_size=8, flip="both")
+
+    def order(batches):
+        return [int(float(b[0].numpy()[k].mean()) // 20) for b in batches for k in range(3)]
+
+    stream = make_dataset(paths, labels, cfg, training=True, steps_per_epoch=3)
+    from_zero = order(stream.take(4 * 3))  # epochs 0..3
+    resumed = order(make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3).take(2 * 3))
+    assert resumed == from_zero[2 * 9:]  # a stream started at epoch 2 is the uninterrupted run's epochs 2 and 3
+    epochs = [from_zero[9 * e:9 * (e + 1)] for e in range(4)]
+    assert len({tuple(e) for e in epochs}) == 4  # every epoch has its own order
+    assert all(len(set(e)) == 9 for e in epochs)  # an epoch is 9 different images (the 10th is the dropped remainder)
+    assert epochs[1] == order(make_dataset(paths, labels, cfg, training=True, first_epoch=1))  # one epoch alone
+    # Augmentation draws too: the very pixels of epoch 2 repeat, flips included.
+    pixels = [b[0].numpy() for b in make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3).take(3)]
+    again = [b[0].numpy() for b in stream.skip(6).take(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(pixels, again))
+    corners = {tuple(np.argwhere(image[..., 0] == image[..., 0].max())[0]) for batch in pixels for image in batch}
+    assert len(corners) > 1  # the flips did happen
+
+
+def test_training_epochs_are_topped_up_to_steps_per_epoch(tmp_path, images):
+    # 6 images of which 0 are broken, batch 4: 1 batch per epoch naturally; asked for 2, the epoch
+    # repeats its own start rather than running into the next epoch.
+    labels = np.zeros((len(images), 2), np.int32)
+    batches = list(make_dataset(images, labels, config(batch_size=4), training=True, steps_per_epoch=2).take(4))
+    assert len(batches) == 4 and all(b[0].shape == (4, 32, 32, 3) for b in batches)
+
+
+def test_center_crop_at_evaluation_keeps_the_centre(tmp_path):
+    # A green centre square in a red frame: the central half of each side is all green.
+    pixels = np.zeros((40, 40, 3), np.uint8)
+    pixels[..., 0] = 255
+    pixels[10:30, 10:30] = [0, 255, 0]
+    Image.fromarray(pixels).save(tmp_path / "framed.png")
+    paths, labels = [str(tmp_path / "framed.png")], np.zeros((1, 2), np.int32)
+    for cache in (True, False):  # the cache resizes early: the crop must come before it
+        cropped = next(iter(make_dataset(paths, labels, config(center_crop=0.5, cache_images=cache), training=False)))
+        np.testing.assert_allclose(cropped[0].numpy()[0], np.broadcast_to([0, 255, 0], (32, 32, 3)), atol=1e-3)
+    whole = next(iter(make_dataset(paths, labels, config(), training=False)))[0].numpy()[0]
+    assert whole[0, 0, 0] > 250  # without the crop the red frame is there

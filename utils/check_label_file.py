@@ -1,7 +1,7 @@
 """Check a label file and every image it names before training, not in the middle of an epoch.
 
     python -m utils.check_label_file data/train.csv
-    python -m utils.check_label_file data/train.txt --classes @classes.txt --workers 16 --strict
+    python -m utils.check_label_file data/train.txt --classes @classes.txt --workers 16 --keep-notes
 
 Every row is checked and every image fully decoded (in parallel threads: PIL releases the GIL
 while decoding, and threads avoid the pipe failures of process pools). Each problem is one line
@@ -34,7 +34,7 @@ from dataset.labels import LabelFileError, write_labels_csv
 from utils.atomic import write_text
 
 FAULT = "fault"  # the row is left out of the clean file
-NOTE = "note"  # reported, kept (left out too under strict=True)
+NOTE = "note"  # reported; left out of the clean file too unless strict=False
 
 # What tf.io.decode_image (TF 2.21, channels=3) does with each kind of file, checked against
 # PIL's decoding of the same bytes:
@@ -46,7 +46,9 @@ NOTE = "note"  # reported, kept (left out too under strict=True)
 #        (wrong colours, silently) and 1-bit BMP fails.
 #   TIFF and any other format: fails ("Unknown image file format").
 # So only the last three are faults. CMYK JPEG and 16-bit grey PNG are notes: TF reads them, but a
-# PIL-based loader may not (`convert("RGB")` clips 16-bit grey to white); strict=True drops them.
+# PIL-based loader may not (`convert("RGB")` clips 16-bit grey to white), and a file that one tool
+# reads differently from another is a fault waiting for the next tool. By default (strict=True) the
+# clean file leaves them out as well; strict=False keeps them.
 TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 
 
@@ -154,7 +156,7 @@ def find_unreadable(paths, workers=None, strict=False):
 
 
 def check_label_file(path, class_names=None, image_root=None, groups=None, workers=None, output_dir=None,
-                     strict=False):
+                     strict=True):
     """Checks every row and image of a label file; writes the clean file and the report.
 
     Args:
@@ -165,7 +167,8 @@ def check_label_file(path, class_names=None, image_root=None, groups=None, worke
         groups: dict[str, int] or None. For a `groups` head: group name to number of classes.
         workers: int or None. Image-decoding threads; None is Python's default.
         output_dir: str or None. Where the three output files go; default beside `path`.
-        strict: bool. Treat notes (CMYK JPEG, 16-bit grey PNG) as faults.
+        strict: bool. Leave notes (CMYK JPEG, 16-bit grey PNG) out of the clean file too (default);
+            False keeps them.
 
     Returns:
         dict. The report, as written to `<stem>.check.json`: `rows`, `clean_rows`,
@@ -313,12 +316,13 @@ def main(argv=None):
     parser.add_argument("--groups", type=_groups, default=None, help="groups head: name=K,name=K")
     parser.add_argument("--workers", type=int, default=None, help="decoding threads (default: min(32, CPUs + 4))")
     parser.add_argument("--output-dir", default=None, help="folder for the outputs (default: beside the label file)")
-    parser.add_argument("--strict", action="store_true",
-                        help="also drop images TF reads but PIL-based loaders may not (CMYK JPEG, 16-bit grey PNG)")
+    parser.add_argument("--keep-notes", action="store_true",
+                        help="keep images TF reads right but PIL-based loaders may not (CMYK JPEG, 16-bit grey PNG) "
+                             "in the clean file (default: left out)")
     args = parser.parse_args(argv)
     try:
         report = check_label_file(args.label_file, args.classes, args.image_root, args.groups, args.workers,
-                                  args.output_dir, args.strict)
+                                  args.output_dir, strict=not args.keep_notes)
     except (LabelFileError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

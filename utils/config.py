@@ -28,6 +28,7 @@ LIMITS = {
     "image_size": (lambda v: v >= 32, "an integer >= 32 (pixels; the backbones downsample 32 times)"),
     "demo_images": (lambda v: v >= 10, "an integer >= 10"),
     "shuffle_buffer": (lambda v: v >= 1, "an integer >= 1"),
+    "import_val_fraction": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "warmup_epochs": (lambda v: v >= 0, "a number >= 0"),
     "weight_decay": (lambda v: v >= 0, "a number >= 0"),
     "dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
@@ -109,6 +110,9 @@ LIMITS = {
     "mixup_alpha": (lambda v: v >= 0, "a number >= 0"),
     "cutmix_alpha": (lambda v: v >= 0, "a number >= 0"),
     "repeat_factor_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "randaugment_ops": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "randaugment_magnitude": (lambda v: 0 <= v <= 10, "a number in [0, 10] (the paper's scale)"),
+    "center_crop": (lambda v: 0 < v <= 1, "a number in (0, 1] (1.0: off)"),
 }
 
 
