@@ -67,7 +67,7 @@ class Config:
     backbone_weights: str = "none"  # initial backbone weights: none, imagenet (keras.applications backbones; downloaded once), or a path to a .keras / .weights.h5 file of a model with this backbone or a Keras *_notop.h5 file
     normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"  # input normalisation: the backbone's default, ImageNet mean/std, per-image standardisation, or [0, 1]
     head: Literal["linear", "groups", "csra", "ml_gcn", "ssgrl"] = "linear"  # classifier head: linear (pooling, dropout, dense logits with one sigmoid per class), groups (one softmax per attribute group), csra (class-specific residual attention), ml_gcn (GCN over the label graph), ssgrl (label-guided attention + gated graph network)
-    pooling: Literal["avg", "max", "avg+max"] = "max"  # global pooling of the feature map before the linear head; max suits small objects anywhere in the image
+    pooling: Literal["avg", "max", "avg+max", "flatten"] = "max"  # pooling of the feature map before the linear or groups head: global avg, max (suits small objects anywhere in the image) or both; flatten keeps where each feature is (groups of positional attributes, e.g. each character of a licence plate)
     dropout: float = 0.0  # dropout rate before the classifier
 
     # --- loss -------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def build_model(config, num_classes, train_labels=None, class_names=None):
         raise ValueError(f"head must be one of {sorted(HEADS)}. Received: head={config.head!r}")
     mode = default_normalization if config.normalization == "backbone" else config.normalization
     # Height and width are left open: global pooling makes the head independent of input size.
-    images = keras.Input((None, None, 3), name="image")
+    # Flattening makes the feature map's size part of the head, so the input size is fixed then.
+    side = config.image_size if config.pooling == "flatten" and config.head in ("linear", "groups") else None
+    images = keras.Input((side, side, 3), name="image")
     features = build_backbone(InputNormalization(mode, name="normalization")(images), width=config.backbone_width)
     logits = HEADS[config.head](features, num_classes, config, train_labels=train_labels, class_names=class_names)
     model = keras.Model(images, logits, name=f"{config.backbone}_{config.head}")

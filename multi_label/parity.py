@@ -201,7 +201,7 @@ def parity_markdown(result):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in result["formats"].items():
-        drop = f"{row['mAP_drop_points']:.2f}" if "mAP_drop_points" in row else ""
+        drop = f"{round(row['mAP_drop_points'], 2) + 0.0:.2f}" if "mAP_drop_points" in row else ""  # no "-0.00"
         size = result["files"][name.split(" ")[0]] / 2**20  # "savedmodel (bytes)" is the savedmodel folder
         lines.append(f"| {name} | {size:.2f} | {row['max_abs_diff']:.2e} | {row['top1_agreement']:.4f} | "
                      f"{row['label_agreement']:.4f} | {row['mAP']:.4f} | {drop} | {row['bar']} | "

@@ -117,8 +117,8 @@ def run_group_test(config, table):
     """Test mode of a `groups` head: per-group accuracy (known labels only) and confusion matrices.
 
     Writes metrics.json ({"accuracy": mean over groups, "groups": {group: {"accuracy", "known",
-    "confusion_matrix"}}, ...}) and predictions.csv (per image, the predicted class of each group
-    and its probability).
+    "confusion_matrix"}}, ...}), predictions.csv (per image, the predicted class of each group
+    and its probability) and confusion_matrices.png.
     """
     from multi_label.groups import evaluate_groups, format_confusion_matrix, predict_groups
 
@@ -150,7 +150,11 @@ def run_group_test(config, table):
         print(format_confusion_matrix(group["confusion_matrix"]))
     for skipped in metrics["skipped_images"]:
         print(f"warning: skipped test image that failed to decode: {skipped}")
-    print(f"Wrote {metrics_path}\nWrote {predictions_path}")
+    from utils.plots import group_confusion_matrices
+
+    figure_path = os.path.join(out_dir, "confusion_matrices.png")
+    group_confusion_matrices(figure_path, metrics["groups"])
+    print(f"Wrote {metrics_path}\nWrote {predictions_path}\nWrote {figure_path}")
     return metrics
 
 

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import pytest
 
-import multi_label.preprocessing  # noqa: F401  registers the model's custom layer for loading
+import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 from conftest import ROOT
 from dataset.demo import build_demo_data
 

@@ -11,7 +11,7 @@ import time
 import keras
 import numpy as np
 
-import multi_label.preprocessing  # noqa: F401  registers the model's custom layer for loading
+import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 from conftest import ROOT
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]

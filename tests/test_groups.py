@@ -77,6 +77,8 @@ def test_train_and_test_on_the_digit_position_demo(tmp_path):
         known = sum(int(row[group]) >= 0 for row in rows)
         assert matrix.shape == (10, 10) and matrix.sum() == known == metrics["groups"][group]["known"]
     assert metrics["groups"]["pos1"]["known"] == 32  # every image has a first digit
+    with open(run_dir / "confusion_matrices.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run_dir / "best.json").read_text())["monitor"] == "val_accuracy"
     with open(run_dir / "history.csv") as f:
         assert "val_accuracy" in next(csv.reader(f))

@@ -224,3 +224,22 @@ def test_heads_give_float32_logits_under_mixed_precision():
             check_outputs(head_model(head)(images(64), training=False), 2)
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.mark.parametrize("head", ["linear", "groups"])
+def test_flatten_pooling_keeps_positions(head, tmp_path):
+    extra = {"groups": GROUPS} if head == "groups" else {}
+    model = build_model(config(head=head, pooling="flatten", image_size=64, **extra), len(GROUPS) if extra else 5,
+                        train_labels=LABELS)
+    assert model.input_shape == (None, 64, 64, 3)  # the feature map's size is part of the head
+    assert model.get_layer("head_flatten").output.shape[-1] == 2 * 2 * 64  # 2x2 map of 512 * 0.125 channels
+    x = images(64)
+    outputs = model(x, training=False)
+    check_outputs(outputs, 2)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)(x, training=False)
+    for key in (GROUPS if extra else [None]):
+        np.testing.assert_array_equal(loaded[key] if key else loaded, outputs[key] if key else outputs)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        build_model(config(pooling="nope"), 5)

@@ -5,7 +5,7 @@ import math
 
 import keras
 
-import multi_label.preprocessing  # noqa: F401  registers the model's custom layer for loading
+import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 from multi_label.trainer import train
 from tiny_run import tiny_config
 

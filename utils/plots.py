@@ -142,6 +142,38 @@ def confusion_grid(path, class_names, counts):
     save(figure, path)
 
 
+def group_confusion_matrices(path, groups):
+    """One confusion matrix per attribute group of a `groups` head, cells coloured by row share.
+
+    Args:
+        path: str. PNG file.
+        groups: dict. {group: {"accuracy": float or None, "known": int, "confusion_matrix": [[int]]}}
+            (rows: true class, columns: predicted class), as `multi_label.groups.evaluate_groups` gives.
+    """
+    count = len(groups)
+    columns = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    figure = Figure(figsize=(4.2 * columns, 4.0 * rows), layout="constrained")
+    for g, (name, group) in enumerate(groups.items()):
+        matrix = np.asarray(group["confusion_matrix"], np.float64)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        axes = figure.add_subplot(rows, columns, g + 1)
+        axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        if len(matrix) <= 12:  # counts stay readable up to about a dozen classes
+            for (i, j), value in np.ndenumerate(matrix):
+                axes.text(j, i, str(int(value)), ha="center", va="center", fontsize=6,
+                          color="white" if shares[i, j] > 0.6 else "black")
+        if len(matrix) <= 30:
+            axes.set_xticks(range(len(matrix)), range(len(matrix)), fontsize=7)
+            axes.set_yticks(range(len(matrix)), range(len(matrix)), fontsize=7)
+        accuracy = "n/a" if group["accuracy"] is None else f"{group['accuracy']:.3f}"
+        axes.set_title(f"{plain(name)}: accuracy {accuracy} ({group['known']} known)", fontsize=9)
+        axes.set_xlabel("predicted class", fontsize=8)
+        axes.set_ylabel("true class", fontsize=8)
+    figure.suptitle("Confusion matrix per group (rows: true class; unknown labels left out)")
+    save(figure, path)
+
+
 def example_grid(path, examples, title):
     """Thumbnails of images, each titled with its class and probability.
 

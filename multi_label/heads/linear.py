@@ -2,13 +2,16 @@
 
 from keras import layers
 
+POOLINGS = ["avg", "max", "avg+max", "flatten"]
+
 
 def pool_features(features, pooling="avg", dropout=0.0, name="head"):
-    """Returns the pooled feature vector [batch, channels] (twice the channels for "avg+max").
+    """Returns the pooled feature vector [batch, channels] (twice the channels for "avg+max", h*w times for "flatten").
 
     Args:
         features: KerasTensor. Backbone feature map [batch, h, w, channels]; any h and w.
-        pooling: str. "avg", "max" or "avg+max" (both, concatenated).
+        pooling: str. "avg", "max", "avg+max" (both, concatenated) or "flatten" (the whole map, in
+            place; needs a fixed h and w).
         dropout: float. Dropout rate after pooling.
         name: str. Layer name prefix.
     """
@@ -20,8 +23,14 @@ def pool_features(features, pooling="avg", dropout=0.0, name="head"):
         x = layers.Concatenate(name=f"{name}_pool")([
             layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features),
             layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)])
+    elif pooling == "flatten":
+        # Keeps where each feature is: outputs tied to a place in the image (the character at each
+        # position of a licence plate, the digit at each position) need it; global pooling drops it.
+        if None in tuple(features.shape[1:3]):
+            raise ValueError("pooling='flatten' needs a fixed image_size (the feature map's size is part of the head)")
+        x = layers.Flatten(name=f"{name}_flatten")(features)
     else:
-        raise ValueError(f"pooling must be one of ['avg', 'max', 'avg+max']. Received: pooling={pooling!r}")
+        raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
