@@ -154,6 +154,11 @@ def training_epochs(images, paths, labels, config, batch_size, first_epoch=0, st
     buffer = max(config.shuffle_buffer, batch_size)
 
     def one_epoch(epoch):
+        # Traced as a tf.data function. tf.data pairs a shuffle's seed with the graph-level seed, which
+        # is the global seed (keras.utils.set_random_seed) by default; fixed here, the order depends on
+        # (config.seed, epoch) alone. It also keeps TensorFlow's seed check, which compares a global
+        # seed of 0 with the op seed as a Python bool, from failing on this tensor seed.
+        tf.compat.v1.get_default_graph().seed = 1
         seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(epoch, tf.int64)])
         split = tf.random.experimental.stateless_split(seed, num=4)
         ds = images
@@ -175,9 +180,8 @@ def training_epochs(images, paths, labels, config, batch_size, first_epoch=0, st
             ds = ds.repeat().take(steps_per_epoch)
         return ds
 
-    if not steps_per_epoch:
-        return one_epoch(tf.constant(first_epoch, tf.int64))
-    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_epoch)
+    last = first_epoch + 1 if not steps_per_epoch else 2**62
+    return tf.data.Dataset.range(first_epoch, last).flat_map(one_epoch)
 
 
 def repeat_by_factor(ds, paths, factors, seed):

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -97,8 +98,10 @@ def test_training_epochs_are_a_function_of_seed_and_epoch(tmp_path):
     def order(batches):
         return [int(float(b[0].numpy()[k].mean()) // 20) for b in batches for k in range(3)]
 
+    keras.utils.set_random_seed(0)  # a global seed of 0 once broke tf.data's seed check here
     stream = make_dataset(paths, labels, cfg, training=True, steps_per_epoch=3)
     from_zero = order(stream.take(4 * 3))  # epochs 0..3
+    keras.utils.set_random_seed(7)  # the order depends on config.seed and the epoch, not on the global seed
     resumed = order(make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3).take(2 * 3))
     assert resumed == from_zero[2 * 9:]  # a stream started at epoch 2 is the uninterrupted run's epochs 2 and 3
     epochs = [from_zero[9 * e:9 * (e + 1)] for e in range(4)]

@@ -9,7 +9,7 @@ Two views of the same quantity, the gradient norm g = |sigmoid(logit) - y| of ev
   backup (`backup/latest` -> `meta.json`, the state `model.fit` carried from step to step);
 - the histogram of g of the trained model (`last.keras`) over `--images` training images.
 And the GHM weight of each bin, N / (count * non-empty bins), that the last step applied.
-Writes learning_notes/figures/ghm_density.png.
+Writes learning_notes/figures/ghm_density_<run name>.png.
 """
 
 import argparse
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-OUTPUT = os.path.join(os.path.dirname(__file__), "ghm_density.png")
+FOLDER = os.path.dirname(__file__)
 
 
 def main():
@@ -82,9 +82,11 @@ def main():
     bottom.set_xlabel("gradient norm g = |sigmoid(x) - y|")
     bottom.set_ylabel("GHM weight of the bin")
     fig.tight_layout()
-    fig.savefig(OUTPUT, dpi=110)
+    name = os.path.basename(os.path.normpath(args.run_dir))
+    output = os.path.join(FOLDER, f"ghm_density_{name}.png")
+    fig.savefig(output, dpi=110)
     easy = hist[0] / hist.sum()
-    print(f"Wrote {OUTPUT}; {easy:.1%} of the labels have g < {1 / bins:.3f} (first bin), "
+    print(f"Wrote {output}; {easy:.1%} of the labels have g < {1 / bins:.3f} (first bin), "
           f"weight there {weights[0]:.3g}; largest weight {np.nanmax(weights):.3g}")
 
 
