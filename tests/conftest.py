@@ -1,4 +1,4 @@
-"""Shared test set-up: the repo root on sys.path, quiet TensorFlow, tiny demo data."""
+"""Shared test set-up: the repo root on sys.path, quiet TensorFlow, the tiny demo data fixture."""
 
 import os
 import pathlib
@@ -7,3 +7,15 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """60 tiny demo images with train/val/test label files (`tiny_run.tiny_config`), built once per test module."""
+    from tiny_run import tiny_config
+
+    folder = tmp_path_factory.mktemp("data")
+    tiny_config(folder)
+    return folder

@@ -20,13 +20,6 @@ from utils.metrics import binarize
 from utils.thresholds import fit_temperature, fit_thresholds, save_thresholds
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_config(folder)
-    return folder
-
-
 @pytest.fixture
 def fitted(data_dir, tmp_path):
     config = tiny_config(data_dir)

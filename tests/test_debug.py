@@ -15,13 +15,6 @@ from tiny_run import tiny_config
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_config(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def batch():
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(0, 255, (4, 32, 32, 3)), tf.float32)

@@ -20,13 +20,6 @@ from tiny_run import save_tiny_model, tiny_config
 from utils.config import ConfigError, load_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_config(folder)
-    return folder
-
-
 @pytest.fixture
 def photos(data_dir, tmp_path):
     """A folder tree: 3 readable images (one upper-case .JPG, one .png in a subfolder), a corrupt .jpg, a text file."""

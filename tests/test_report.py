@@ -15,13 +15,6 @@ from tiny_run import save_tiny_model, tiny_config
 from utils.report import FIGURES, confident_errors, confusion_counts, markdown_cell
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_config(folder)
-    return folder
-
-
 def test_report_has_every_figure_and_the_numbers_of_metrics_json(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(data_dir, report_examples=4)
