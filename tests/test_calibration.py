@@ -80,7 +80,11 @@ def test_temperature_scales_probabilities_not_fitted_decisions(fitted):
 def test_missing_or_stale_thresholds_fall_back_to_fixed_with_a_note(fitted, capsys):
     config, path, model, _ = fitted
     names = load_split(config, "val_labels").class_names
-    model.save(path)  # the model file changed after fitting: those thresholds belong to another model
+    # another model in the same file: saving the same weights again within the same second gives the same bytes
+    # (the .keras metadata records the time to the second), so change a weight first
+    kernel = model.trainable_weights[0]
+    kernel.assign(kernel + 0.01)
+    model.save(path)
     stale = load_calibration(config, path, names)
     assert stale.kind == "fixed" and stale.fitted is None and np.all(stale.thresholds == config.threshold)
     assert "was fitted for another model file" in capsys.readouterr().out
