@@ -18,7 +18,7 @@ def main(args):
     print(f"mode={config.mode} run_name={config.run_name}")
     import keras
 
-    from multi_label.data import ensure_demo_data
+    from dataset.splits import ensure_demo_data
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         import tensorflow as tf
@@ -26,33 +26,33 @@ def main(args):
     if config.mode not in ("import", "predict"):  # the modes that read train/val/test label files
         ensure_demo_data(config)
     if config.mode == "train":
-        from multi_label.trainer import train
+        from multi_label.tasks.train import train
         best = train(config)
         if config.test_labels and best is not None:  # None: a non-chief worker, which writes no reports
-            from multi_label.tester import run_test
+            from multi_label.tasks.test import run_test
             config.checkpoint = config.checkpoint or best
             run_test(config)
     elif config.mode == "test":
-        from multi_label.tester import run_test
+        from multi_label.tasks.test import run_test
         run_test(config)
     elif config.mode == "check":
-        from multi_label.data_tools import run_check
+        from multi_label.tasks.data import run_check
         if run_check(config):
             sys.exit(1)  # faulty rows: a script can stop before training on them
     elif config.mode == "import":
-        from multi_label.data_tools import run_import
+        from multi_label.tasks.data import run_import
         run_import(config)
     elif config.mode == "stats":
-        from multi_label.data_tools import run_stats
+        from multi_label.tasks.data import run_stats
         run_stats(config)
     elif config.mode == "predict":
-        from multi_label.predictor import run_predict
+        from multi_label.tasks.predict import run_predict
         run_predict(config)
     elif config.mode == "debug":
-        from multi_label.debug import run_debug
+        from multi_label.tasks.debug import run_debug
         run_debug(config)
     elif config.mode == "convert":
-        from multi_label.export import run_convert
+        from multi_label.export.formats import run_convert
         run_convert(config)
     else:
         raise ConfigError(f"mode={config.mode!r} is not handled by run.py")
@@ -66,7 +66,7 @@ if __name__ == "__main__":
         sys.exit(2)
     except Exception as error:
         from dataset.labels import LabelFileError
-        from multi_label.callbacks import TrainingError
+        from multi_label.training.callbacks import TrainingError
         if isinstance(error, (LabelFileError, TrainingError)):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(getattr(error, "exit_code", 1))  # 128 + signal number after SIGINT/SIGTERM

@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from multi_label.export import FILES  # noqa: E402
-from multi_label.parity import KerasRunner, OnnxRunner, SavedModelRunner, TFLiteRunner  # noqa: E402
+from multi_label.export.formats import FILES  # noqa: E402
+from multi_label.export.parity import KerasRunner, OnnxRunner, SavedModelRunner, TFLiteRunner  # noqa: E402
 
 BATCHES = (1, 32)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.metrics import mean_average_precision, multilabel_scores  # noqa: E402
+from multi_label.evaluation.metrics import mean_average_precision, multilabel_scores  # noqa: E402
 
 
 def make_data(num_images, num_classes, seed=0):

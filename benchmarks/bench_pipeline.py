@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs import Config  # noqa: E402
-from multi_label.data import load_split  # noqa: E402
-from multi_label.trainer import input_dataset  # noqa: E402
+from dataset.splits import load_split  # noqa: E402
+from multi_label.tasks.train import input_dataset  # noqa: E402
 from utils.config import validate  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d", "e"]

@@ -188,7 +188,7 @@ def _image_bytes(table, i, resize):
         return _shrink(data, resize)
     except Exception as e:  # noqa: BLE001  any decoder error: name the row, suggest the checker
         raise ValueError(f"{table.source}:{table.lines[i]}: cannot decode image {table.images[i]} ({e}); "
-                         "run python -m utils.check_label_file first") from None
+                         "run python -m dataset.check first") from None
 
 
 def _shrink(data, max_side):

@@ -12,7 +12,7 @@ import pytest
 from backbone import BACKBONES, get_backbone
 from backbone.applications import APPLICATIONS, KerasApplicationsPreprocessing, imagenet_weights_file
 from configs import Config
-from multi_label.finetune import FreezeBackbone, fine_tuning_callbacks, scale_backbone_learning_rate
+from multi_label.optim.finetune import FreezeBackbone, fine_tuning_callbacks, scale_backbone_learning_rate
 from multi_label.model import backbone_layers, build_model
 from utils.config import ConfigError, load_config
 

@@ -11,13 +11,13 @@ import pytest
 
 from conftest import ROOT
 from dataset.pipeline import make_dataset
-from multi_label.calibration import fit_and_save_calibration, load_calibration
-from multi_label.data import load_split
-from multi_label.evaluation import predict_dataset, sigmoid
+from multi_label.evaluation.calibration import fit_and_save_calibration, load_calibration
+from dataset.splits import load_split
+from multi_label.evaluation.inference import predict_dataset, sigmoid
 from tiny_run import save_tiny_model, tiny_config
 from utils.config import ConfigError
-from utils.metrics import binarize
-from utils.thresholds import fit_temperature, fit_thresholds, save_thresholds
+from multi_label.evaluation.metrics import binarize
+from multi_label.evaluation.thresholds import fit_temperature, fit_thresholds, save_thresholds
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from dataset.labels import read_labels
-from utils import check_label_file as checker
+from dataset import check as checker
 
 
 def _picture(mode="RGB", size=(24, 16)):

@@ -11,7 +11,7 @@ from PIL import Image
 from configs import Config
 from conftest import ROOT
 from dataset.labels import read_labels
-from multi_label.data_tools import run_check, run_import, run_stats
+from multi_label.tasks.data import run_check, run_import, run_stats
 from utils.config import ConfigError
 
 VOC_XML = """<annotation><filename>{name}</filename>

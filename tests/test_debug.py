@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from multi_label.debug import COLUMNS, first_nonfinite, layer_statistics, run_debug
+from multi_label.tasks.debug import COLUMNS, first_nonfinite, layer_statistics, run_debug
 from multi_label.losses import build_loss
 from multi_label.model import build_model
 from tiny_run import tiny_config

@@ -158,7 +158,7 @@ def test_build_strategy_one_device_and_missing_tf_config(monkeypatch):
     import tensorflow as tf
 
     from configs import Config
-    from multi_label.distribute import build_strategy, is_chief
+    from multi_label.training.distribute import build_strategy, is_chief
     from utils.config import ConfigError
 
     strategy = build_strategy(dataclasses.replace(Config(), strategy="none"))

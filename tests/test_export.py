@@ -15,10 +15,10 @@ from PIL import Image
 from conftest import ROOT
 from configs import Config
 from dataset.labels import write_labels_csv
-from multi_label.export import EXPORTERS, FILES, check_formats, run_convert, serving_archive
+from multi_label.export.formats import EXPORTERS, FILES, check_formats, run_convert, serving_archive
 from multi_label.model import build_model
 from utils.config import LIMITS, ConfigError
-from utils.thresholds import save_thresholds
+from multi_label.evaluation.thresholds import save_thresholds
 
 CLASSES = ["cat", "dog", "car", "tree"]
 THRESHOLDS = [0.3, 0.5, 0.6, 0.9]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from multi_label.callbacks import AtomicBackupAndRestore, BestAndLastCheckpoint, TrainingError
+from multi_label.training.callbacks import AtomicBackupAndRestore, BestAndLastCheckpoint, TrainingError
 from tiny_run import save_tiny_model, tiny_config
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]

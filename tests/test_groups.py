@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from conftest import ROOT
 from configs import Config
-from multi_label.groups import confusion_matrix, evaluate_groups, group_accuracy, group_targets
+from multi_label.evaluation.groups import confusion_matrix, evaluate_groups, group_accuracy, group_targets
 from multi_label.losses import build_group_losses
 from multi_label.model import build_model
 

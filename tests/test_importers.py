@@ -11,7 +11,7 @@ from dataset.importers.names_csv import import_names_csv
 from dataset.importers.text import import_text
 from dataset.importers.voc import import_voc
 from dataset.labels import LabelFileError, read_labels
-from utils import import_labels
+from dataset.importers import cli as import_labels
 
 CARDS = "/work/shared/data/cards"
 

@@ -7,7 +7,7 @@ import pytest
 
 from dataset.cooccurrence import conditional_probability, cooccurrence_counts
 from dataset.labels import read_labels, write_labels_csv
-from utils import label_stats
+from dataset import stats as label_stats
 
 # 5 images x 3 classes; class 2 is never present, one unknown in each of classes 0 and 1.
 LABELS = np.array([

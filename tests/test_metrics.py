@@ -1,4 +1,4 @@
-"""Tests for utils/metrics.py against scikit-learn and plain-loop reference implementations."""
+"""Tests for multi_label/evaluation/metrics.py against scikit-learn and plain-loop reference implementations."""
 
 import json
 
@@ -12,8 +12,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from utils import metrics
-from utils.metrics import (
+from multi_label.evaluation import metrics
+from multi_label.evaluation.metrics import (
     average_precision,
     binarize,
     evaluate_all,

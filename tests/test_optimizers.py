@@ -1,4 +1,4 @@
-"""Tests for multi_label.optimizers: RAdam against the paper, and build_optimizer."""
+"""Tests for multi_label.optim.optimizers: RAdam against the paper, and build_optimizer."""
 
 import re
 import types
@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from multi_label.optimizers import OPTIMIZERS
-from multi_label.optimizers import RAdam
-from multi_label.optimizers import build_optimizer
-from multi_label.optimizers import scaled_learning_rate
+from multi_label.optim.optimizers import OPTIMIZERS
+from multi_label.optim.optimizers import RAdam
+from multi_label.optim.optimizers import build_optimizer
+from multi_label.optim.optimizers import scaled_learning_rate
 
 SHAPES = [(3, 4), (5,), (2, 3, 3, 2)]
 # Keras stores the learning rate in float32 and casts Python floats through

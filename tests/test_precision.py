@@ -6,7 +6,7 @@ import math
 import keras
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
-from multi_label.trainer import train
+from multi_label.tasks.train import train
 from tiny_run import tiny_config
 
 

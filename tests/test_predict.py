@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from multi_label.calibration import fit_and_save_calibration
-from multi_label.predictor import collect_inputs, run_predict
-from multi_label.tester import run_test
+from multi_label.evaluation.calibration import fit_and_save_calibration
+from multi_label.tasks.predict import collect_inputs, run_predict
+from multi_label.tasks.test import run_test
 from tiny_run import save_tiny_model, tiny_config
 from utils.config import ConfigError, load_config
 

@@ -1,10 +1,10 @@
-"""Tests for multi_label.regularization.apply_weight_decay."""
+"""Tests for multi_label.optim.weight_decay.apply_weight_decay."""
 
 import keras
 import numpy as np
 import pytest
 
-from multi_label.regularization import apply_weight_decay
+from multi_label.optim.weight_decay import apply_weight_decay
 
 CONV = 1e-4
 GAMMA = 5e-4

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from dataset.labels import read_labels, write_labels_csv
-from multi_label.calibration import fit_and_save_calibration
-from multi_label.tester import run_test
+from multi_label.evaluation.calibration import fit_and_save_calibration
+from multi_label.tasks.test import run_test
 from tiny_run import save_tiny_model, tiny_config
-from utils.report import FIGURES, confident_errors, confusion_counts, markdown_cell
+from multi_label.evaluation.report import FIGURES, confident_errors, confusion_counts, markdown_cell
 
 
 def test_report_has_every_figure_and_the_numbers_of_metrics_json(data_dir, tmp_path, monkeypatch, capsys):

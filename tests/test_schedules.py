@@ -1,4 +1,4 @@
-"""Tests for multi_label.schedules: values, serialization, resuming, callbacks."""
+"""Tests for multi_label.optim.schedules: values, serialization, resuming, callbacks."""
 
 import csv
 import math
@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from multi_label.optimizers import build_optimizer
-from multi_label.schedules import SCHEDULES
-from multi_label.schedules import LearningRateLogger
-from multi_label.schedules import ReduceMultiplierOnPlateau
-from multi_label.schedules import WarmupConstant
-from multi_label.schedules import WarmupCosine
-from multi_label.schedules import WarmupPlateau
-from multi_label.schedules import build_schedule
-from multi_label.schedules import schedule_callbacks
+from multi_label.optim.optimizers import build_optimizer
+from multi_label.optim.schedules import SCHEDULES
+from multi_label.optim.schedules import LearningRateLogger
+from multi_label.optim.schedules import ReduceMultiplierOnPlateau
+from multi_label.optim.schedules import WarmupConstant
+from multi_label.optim.schedules import WarmupCosine
+from multi_label.optim.schedules import WarmupPlateau
+from multi_label.optim.schedules import build_schedule
+from multi_label.optim.schedules import schedule_callbacks
 
 STEPS_PER_EPOCH = 10
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dataset.labels import LabelFileError, read_labels, write_labels_csv
-from utils.split_labels import main, split_label_file, stratified_split
+from dataset.split import main, split_label_file, stratified_split
 
 
 def test_each_class_is_split_close_to_the_fraction():

@@ -1,4 +1,4 @@
-"""Tests for utils/thresholds.py: F1 thresholds against brute force, file round trip, temperature."""
+"""Tests for multi_label/evaluation/thresholds.py: F1 thresholds against brute force, file round trip, temperature."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from utils.thresholds import (
+from multi_label.evaluation.thresholds import (
     DEFAULT_THRESHOLD,
     apply_temperature,
     fit_temperature,

@@ -37,10 +37,10 @@ def main():
 
     from configs import Config
     from dataset.pipeline import make_dataset
-    from multi_label.callbacks import latest_backup
-    from multi_label.data import load_split
-    from multi_label.evaluation import predict_dataset, sigmoid
-    from multi_label.tester import load_checkpoint
+    from multi_label.training.callbacks import latest_backup
+    from dataset.splits import load_split
+    from multi_label.evaluation.inference import predict_dataset, sigmoid
+    from multi_label.tasks.test import load_checkpoint
 
     with open(os.path.join(args.run_dir, "config.json")) as f:
         saved = json.load(f)

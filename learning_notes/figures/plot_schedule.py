@@ -1,4 +1,4 @@
-"""Plots the learning-rate schedules of multi_label.schedules.
+"""Plots the learning-rate schedules of multi_label.optim.schedules.
 
 Run from the repository root:
 
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from multi_label.schedules import build_schedule  # noqa: E402
+from multi_label.optim.schedules import build_schedule  # noqa: E402
 
 STEPS_PER_EPOCH = 100
 EPOCHS = 100

@@ -14,10 +14,10 @@ import threading
 import keras
 import numpy as np
 
-from multi_label.evaluation import predict_dataset
-from multi_label.groups import evaluate_groups, predict_groups
+from multi_label.evaluation.inference import predict_dataset
+from multi_label.evaluation.groups import evaluate_groups, predict_groups
 from utils.atomic import atomic_path, write_text
-from utils.metrics import mean_average_precision
+from multi_label.evaluation.metrics import mean_average_precision
 
 
 class TrainingError(RuntimeError):

@@ -3,7 +3,7 @@
 After training, `fit_and_save_calibration` writes two files next to the checkpoint:
 
 - `thresholds.json`: per-class probability thresholds that maximise F1 on validation data
-  (`utils.thresholds.fit_thresholds` on sigmoid(logits)).
+  (`multi_label.evaluation.thresholds.fit_thresholds` on sigmoid(logits)).
 - `calibration.json`: the temperature T minimising validation BCE of sigmoid(logits / T), and
   the checkpoint's SHA-256, so thresholds fitted for one model are never applied to another.
 
@@ -23,12 +23,12 @@ from typing import NamedTuple
 import numpy as np
 
 from dataset.pipeline import DecodeReport, make_dataset
-from multi_label.data import load_split
-from multi_label.evaluation import predict_dataset, sigmoid
+from dataset.splits import load_split
+from multi_label.evaluation.inference import predict_dataset, sigmoid
 from utils.atomic import write_text
 from utils.config import ConfigError
-from utils.metrics import binarize, label_scores
-from utils.thresholds import apply_temperature, fit_temperature, fit_thresholds, load_thresholds, save_thresholds
+from multi_label.evaluation.metrics import binarize, label_scores
+from multi_label.evaluation.thresholds import apply_temperature, fit_temperature, fit_thresholds, load_thresholds, save_thresholds
 
 THRESHOLDS_FILE = "thresholds.json"
 CALIBRATION_FILE = "calibration.json"
@@ -77,7 +77,7 @@ def fit_and_save_calibration(config, model_path):
         dict or None. The calibration.json contents; None when there is no validation split or no
         model file (a note says so and test/predict then use the fixed threshold).
     """
-    from multi_label.tester import load_checkpoint  # tester imports this module
+    from multi_label.tasks.test import load_checkpoint  # tester imports this module
 
     table = load_split(config, "val_labels")
     if table is None or not os.path.isfile(model_path):

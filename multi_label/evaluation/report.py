@@ -11,9 +11,9 @@ import tempfile
 
 import numpy as np
 
-from utils import plots
+from multi_label.evaluation import plots
 from utils.atomic import write_text
-from utils.metrics import UNKNOWN
+from multi_label.evaluation.metrics import UNKNOWN
 
 FIGURES = {
     "thresholds": "thresholds.png",

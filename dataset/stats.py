@@ -1,6 +1,6 @@
 """Label statistics of a label file: counts, labels per image, class co-occurrence.
 
-    python -m utils.label_stats data/train.csv -o runs/stats/train
+    python -m dataset.stats data/train.csv -o runs/stats/train
 
 Writes to the output folder (unknown `-1` values are never counted as present, and are left out
 of every ratio):
@@ -131,9 +131,9 @@ def _plot_matrix(path, names, matrix, title, colorbar_label):
 
 
 def main(argv=None):
-    from utils.import_labels import class_list  # the CLIs share the a,b,c / @file syntax
+    from dataset.importers.cli import class_list  # the CLIs share the a,b,c / @file syntax
 
-    parser = argparse.ArgumentParser(prog="python -m utils.label_stats", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m dataset.stats", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv or text label file")
     parser.add_argument("-o", "--output-dir", required=True, help="folder for stats.json and the plots")

@@ -1,7 +1,7 @@
 """Optimizers: Rectified Adam and the builder that turns the run config into one.
 
 `OPTIMIZERS` maps `config.optimizer` to a `keras.optimizers.Optimizer` class.
-`build_optimizer` wires in the learning-rate schedule of `multi_label.schedules`,
+`build_optimizer` wires in the learning-rate schedule of `multi_label.optim.schedules`,
 decoupled weight decay, gradient clipping, weight EMA and gradient accumulation,
 all of which are features of the Keras base optimizer.
 """
@@ -9,8 +9,8 @@ all of which are features of the Keras base optimizer.
 import keras
 from keras import ops
 
-from multi_label.schedules import WarmupPlateau
-from multi_label.schedules import build_schedule
+from multi_label.optim.schedules import WarmupPlateau
+from multi_label.optim.schedules import build_schedule
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
@@ -284,7 +284,7 @@ def build_optimizer(config, steps_per_epoch: int, batch_size: int):
     Decoupled weight decay (`config.weight_decay`) is the base optimizer's:
     every trainable variable is multiplied by `1 - lr * weight_decay` before
     each update, for all algorithms (so "adam" with weight decay is AdamW).
-    Per-kind L2 penalties are `multi_label.regularization.apply_weight_decay`.
+    Per-kind L2 penalties are `multi_label.optim.weight_decay.apply_weight_decay`.
 
     The schedule is also kept as `optimizer.lr_schedule`, where
     `schedule_callbacks` finds it; a plateau schedule's state is kept as

@@ -1,7 +1,7 @@
 """Check a label file and every image it names before training, not in the middle of an epoch.
 
-    python -m utils.check_label_file data/train.csv
-    python -m utils.check_label_file data/train.txt --classes @classes.txt --workers 16 --keep-notes
+    python -m dataset.check data/train.csv
+    python -m dataset.check data/train.txt --classes @classes.txt --workers 16 --keep-notes
 
 Every row is checked and every image fully decoded (in parallel threads: PIL releases the GIL
 while decoding, and threads avoid the pipe failures of process pools). Each problem is one line
@@ -304,9 +304,9 @@ def _groups(value):
 
 
 def main(argv=None):
-    from utils.import_labels import class_list  # the CLIs share the a,b,c / @file syntax
+    from dataset.importers.cli import class_list  # the CLIs share the a,b,c / @file syntax
 
-    parser = argparse.ArgumentParser(prog="python -m utils.check_label_file", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m dataset.check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv or text label file")
     parser.add_argument("--classes", type=class_list, default=None,

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from utils.atomic import write_text
-from utils.metrics import UNKNOWN, check_inputs, class_rankings
+from multi_label.evaluation.metrics import UNKNOWN, check_inputs, class_rankings
 
 DEFAULT_THRESHOLD = 0.5  # for classes with no valid positive to fit on
 TEMPERATURE_RANGE = (1e-2, 1e2)  # bracket of the temperature search

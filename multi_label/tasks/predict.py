@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from dataset.labels import read_labels
 from dataset.pipeline import DecodeReport, make_dataset
-from multi_label.calibration import load_calibration
-from multi_label.tester import load_checkpoint, resolve_checkpoint, saved_class_names
+from multi_label.evaluation.calibration import load_calibration
+from multi_label.tasks.test import load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
 from utils.config import ConfigError
 

@@ -1,6 +1,6 @@
 """Split a label file into two (training and validation), keeping every class's share in both.
 
-    python -m utils.split_labels data/train.csv --fraction 0.2 --seed 0
+    python -m dataset.split data/train.csv --fraction 0.2 --seed 0
     # writes data/train.fit.csv (80 %) and data/train.val.csv (20 %); the original is not touched
 
 A random split of a multi-label file can leave a rare class with no positive in the validation
@@ -91,7 +91,7 @@ def split_label_file(path, fraction, seed=0, kept_path=None, held_out_path=None,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m utils.split_labels", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m dataset.split", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv label file")
     parser.add_argument("--fraction", type=float, default=0.2, help="share of the rows held out (default 0.2)")

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from utils.atomic import atomic_path
-from utils.metrics import class_rankings
+from multi_label.evaluation.metrics import class_rankings
 
 DPI = 100
 COLOURS = {"fixed": "#8c8c8c", "fitted": "#1f77b4", "top": "#ff7f0e"}  # by the start of a threshold choice's label
@@ -148,7 +148,7 @@ def group_confusion_matrices(path, groups):
     Args:
         path: str. PNG file.
         groups: dict. {group: {"accuracy": float or None, "known": int, "confusion_matrix": [[int]]}}
-            (rows: true class, columns: predicted class), as `multi_label.groups.evaluate_groups` gives.
+            (rows: true class, columns: predicted class), as `multi_label.evaluation.groups.evaluate_groups` gives.
     """
     count = len(groups)
     columns = max(1, math.ceil(math.sqrt(count)))

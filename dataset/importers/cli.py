@@ -1,12 +1,12 @@
 """Convert other label formats to the canonical label CSV.
 
-    python -m utils.import_labels coco  annotations/instances_train2017.json -o train.csv --image-prefix train2017
-    python -m utils.import_labels voc   VOCdevkit/VOC2012 -o voc_train.csv --split train
-    python -m utils.import_labels names train_v2.csv -o planet.csv --image-suffix .jpg --image-root train-jpg
-    python -m utils.import_labels text  train_list.txt -o train.csv --classes cat,dog,car
+    python -m dataset.importers.cli coco  annotations/instances_train2017.json -o train.csv --image-prefix train2017
+    python -m dataset.importers.cli voc   VOCdevkit/VOC2012 -o voc_train.csv --split train
+    python -m dataset.importers.cli names train_v2.csv -o planet.csv --image-suffix .jpg --image-root train-jpg
+    python -m dataset.importers.cli text  train_list.txt -o train.csv --classes cat,dog,car
 
 Image paths in the output are relative to the output file's folder. Run
-`python -m utils.check_label_file` on the result before training.
+`python -m dataset.check` on the result before training.
 """
 
 import argparse
@@ -99,7 +99,7 @@ SUBCOMMANDS = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m utils.import_labels", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m dataset.importers.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="format", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
     for name, (help_line, add_arguments, _) in SUBCOMMANDS.items():

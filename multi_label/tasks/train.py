@@ -10,10 +10,10 @@ import tensorflow as tf
 
 from dataset.pipeline import DecodeReport, make_dataset
 from dataset.sampling import repeat_factors
-from multi_label import callbacks as cb
-from multi_label.data import load_training_splits, tfrecord_source
-from multi_label.distribute import build_strategy, distribute_options, is_chief, worker_folder
-from multi_label.groups import group_targets
+from multi_label.training import callbacks as cb
+from dataset.splits import load_training_splits, tfrecord_source
+from multi_label.training.distribute import build_strategy, distribute_options, is_chief, worker_folder
+from multi_label.evaluation.groups import group_targets
 from multi_label.losses import build_group_losses, build_loss
 from multi_label.model import build_model
 from utils.atomic import write_text
@@ -92,7 +92,7 @@ def train(config):
     best = os.path.join(model_dir, "best.keras")
     print(f"Finished {config.epochs} epochs; best model: {best}")
     if not config.groups:  # thresholds and temperature are for sigmoid outputs
-        from multi_label.calibration import fit_and_save_calibration
+        from multi_label.evaluation.calibration import fit_and_save_calibration
         fit_and_save_calibration(config, best)
     return best
 
@@ -170,10 +170,10 @@ def build_training_optimizer(config, model, steps_per_epoch, batch_size=None):
 
     `batch_size` (default config.batch_size) is the global batch that `scale_lr_with_batch` scales lr by.
     """
-    from multi_label.finetune import fine_tuning_callbacks
-    from multi_label.optimizers import build_optimizer
-    from multi_label.regularization import apply_weight_decay
-    from multi_label.schedules import schedule_callbacks
+    from multi_label.optim.finetune import fine_tuning_callbacks
+    from multi_label.optim.optimizers import build_optimizer
+    from multi_label.optim.weight_decay import apply_weight_decay
+    from multi_label.optim.schedules import schedule_callbacks
 
     apply_weight_decay(model, conv=config.weight_decay_conv, bn_gamma=config.weight_decay_bn_gamma)  # prints its counts
     optimizer = build_optimizer(config, steps_per_epoch, batch_size or config.batch_size)

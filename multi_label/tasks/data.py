@@ -20,7 +20,7 @@ def run_check(config):
     Each file gets `<stem>.clean.csv`, `<stem>.check.json` and `<stem>.check.txt` beside it; the
     original is never modified.
     """
-    from utils.check_label_file import check_label_file
+    from dataset.check import check_label_file
 
     faulty = 0
     for key in SPLIT_KEYS:
@@ -66,7 +66,7 @@ def run_import(config):
         raise ConfigError(f"import_options={config.import_options!r} does not fit import_format="
                           f"{config.import_format!r}: {error}") from None
     if config.import_val_fraction > 0:
-        from utils.split_labels import split_label_file
+        from dataset.split import split_label_file
 
         for part in parts:
             if os.path.exists(part):  # overwrite=True, checked above
@@ -78,7 +78,7 @@ def run_import(config):
 
 def run_stats(config):
     """Writes label statistics (JSON and PNG) of every configured split to models/<run_name>/stats/."""
-    from utils.label_stats import label_statistics
+    from dataset.stats import label_statistics
 
     out = os.path.join(run_folders(config)[0], "stats")
     for key in SPLIT_KEYS:

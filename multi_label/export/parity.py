@@ -12,12 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import DecodeReport, decode_image, make_dataset
-from multi_label.data import load_split
-from multi_label.evaluation import sigmoid
-from multi_label.export import FLOAT_TOLERANCE, MAX_MAP_DROP_POINTS, QUANTIZED_FORMATS, make_readable
-from multi_label.tester import load_checkpoint
+from dataset.splits import load_split
+from multi_label.evaluation.inference import sigmoid
+from multi_label.export.formats import FLOAT_TOLERANCE, MAX_MAP_DROP_POINTS, QUANTIZED_FORMATS, make_readable
+from multi_label.tasks.test import load_checkpoint
 from utils.atomic import write_text
-from utils.metrics import binarize, mean_average_precision
+from multi_label.evaluation.metrics import binarize, mean_average_precision
 
 BATCH = 32
 

@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import center_crop, decode_image, make_dataset, resize
-from multi_label.calibration import load_calibration
-from multi_label.data import load_split
-from multi_label.tester import load_checkpoint, resolve_checkpoint, saved_class_names
+from multi_label.evaluation.calibration import load_calibration
+from dataset.splits import load_split
+from multi_label.tasks.test import load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import atomic_path, write_bytes, write_text
 from utils.config import ConfigError
 from utils.run_folder import run_folders
@@ -84,7 +84,7 @@ def serving_archive(model, class_names, thresholds, image_size, crop=1.0):
 
     def classify(pixels):
         probabilities = tf.sigmoid(tf.cast(model(pixels, training=False), tf.float32))
-        present = probabilities >= limits  # the rule of utils.metrics.binarize
+        present = probabilities >= limits  # the rule of multi_label.evaluation.metrics.binarize
         return {"probabilities": probabilities, "labels": tf.where(present, names, tf.constant(""))}
 
     def decode(data):
@@ -260,7 +260,7 @@ def run_convert(config):
     if not config.test_labels:
         print("No parity report: test_labels is empty")
         return written
-    from multi_label.parity import parity_report
+    from multi_label.export.parity import parity_report
     parity_report(model, written, config, class_names, thresholds, export_dir)
     return written
 

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import make_dataset
-from multi_label.data import load_split
+from dataset.splits import load_split
 from multi_label.losses import build_loss
 from multi_label.model import build_model
 from utils.atomic import write_text
@@ -51,7 +51,7 @@ def run_debug(config):
         raise ConfigError(f"train_labels={config.train_labels!r} has {len(table)} images, fewer than "
                           f"batch_size={config.batch_size}; lower batch_size")
     if config.checkpoint:
-        from multi_label.tester import load_checkpoint
+        from multi_label.tasks.test import load_checkpoint
         model = load_checkpoint(config.checkpoint, len(table.class_names))
         source = config.checkpoint
     else:
@@ -66,7 +66,7 @@ def run_debug(config):
     model_dir, log_dir = run_folders(config)
     csv_path = os.path.join(model_dir, "debug", "layer_stats.csv")
     write_text(csv_path, rows_csv(rows))
-    from utils.report import replacing_event_file
+    from multi_label.evaluation.report import replacing_event_file
     with replacing_event_file(os.path.join(log_dir, "debug")) as writer, writer.as_default():
         for name, kind, values in tensors:
             finite = values[np.isfinite(values)]

@@ -6,7 +6,7 @@ model has one softmax output per group. Accuracy and confusion matrices leave -1
 
 import numpy as np
 
-from multi_label.evaluation import predict_batch
+from multi_label.evaluation.inference import predict_batch
 
 
 def group_targets(dataset, group_names):

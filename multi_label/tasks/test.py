@@ -16,12 +16,12 @@ import numpy as np
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, backbones, heads) for safe loading
 from dataset.pipeline import DecodeReport, make_dataset
-from multi_label.calibration import load_calibration
-from multi_label.data import load_split
-from multi_label.evaluation import predict_dataset
+from multi_label.evaluation.calibration import load_calibration
+from dataset.splits import load_split
+from multi_label.evaluation.inference import predict_dataset
 from utils.atomic import write_text
 from utils.config import ConfigError
-from utils.metrics import binarize, evaluate_all
+from multi_label.evaluation.metrics import binarize, evaluate_all
 from utils.run_folder import run_folders
 
 CLASSES_FILE = "classes.json"
@@ -120,7 +120,7 @@ def run_group_test(config, table):
     "confusion_matrix"}}, ...}), predictions.csv (per image, the predicted class of each group
     and its probability) and confusion_matrices.png.
     """
-    from multi_label.groups import evaluate_groups, format_confusion_matrix, predict_groups
+    from multi_label.evaluation.groups import evaluate_groups, format_confusion_matrix, predict_groups
 
     path = resolve_checkpoint(config)
     model = load_checkpoint(path)
@@ -150,7 +150,7 @@ def run_group_test(config, table):
         print(format_confusion_matrix(group["confusion_matrix"]))
     for skipped in metrics["skipped_images"]:
         print(f"warning: skipped test image that failed to decode: {skipped}")
-    from utils.plots import group_confusion_matrices
+    from multi_label.evaluation.plots import group_confusion_matrices
 
     figure_path = os.path.join(out_dir, "confusion_matrices.png")
     group_confusion_matrices(figure_path, metrics["groups"])
@@ -168,7 +168,7 @@ def _at(labels, probabilities, class_names, threshold):
 
 
 def _write_report(config, metrics, class_names, labels, logits, paths, names, calibration, out_dir, log_dir):
-    from utils.report import FIGURES, write_report, write_test_summaries
+    from multi_label.evaluation.report import FIGURES, write_report, write_test_summaries
 
     folder = os.path.join(out_dir, "report")
     images = [(p, names.get(p, p)) for p in paths]
