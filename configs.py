@@ -3,146 +3,350 @@
     python run.py epochs=30 lr=3e-4 backbone="resnet50" run_name="cars-r50"
     python run.py config=my_config.py mode=test
 
-Each setting says what it does and which values it takes. Values are Python literals.
+Values are Python literals. The comment above a setting says what it does and when to change it;
+its type names the values it takes. Settings that contradict each other stop the run before any
+work, with one line naming them (utils/config_rules.py lists those rules).
 """
 
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+# Families of choices that some settings depend on. tests/test_registries.py ties each to the
+# code: a new backbone, head or format goes into its registry and into its list here.
+# Hand-written ResNets: any backbone_width; pre-activation (preact_) variants for deep ones.
+ResNet = Literal[
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext18", "resnext50_32x4d", "resnext101_32x8d",
+    "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101",
+]
+# keras.applications models: the ones with published ImageNet weights (backbone_weights).
+KerasApplication = Literal[
+    "keras_resnet50", "keras_resnet101", "keras_resnet50v2", "keras_resnet101v2",
+    "efficientnetv2_b0", "efficientnetv2_s", "convnext_tiny",
+    "mobilenetv2", "mobilenetv3_small", "mobilenetv3_large",
+]
+# Heads that pool the feature map, so they read `pooling`.
+PoolingHead = Literal["linear", "groups"]
+# Heads that propagate over a label co-occurrence graph, so they read `label_embeddings`.
+LabelGraphHead = Literal["ml_gcn", "ssgrl"]
+# What mode=convert can write (see `formats`).
+ExportFormat = Literal[
+    "keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic_int8",
+    "tflite_int8", "onnx",
+]
+
 
 @dataclass
 class Config:
     # --- what to do -------------------------------------------------------------------------
-    mode: Literal["train", "test", "predict", "check", "import", "stats", "debug", "convert"] = "train"  # train (then test when test_labels is set), test, predict, check labels, import a dataset, label statistics, debug (layer statistics of one batch), convert (export to SavedModel, TFLite, ONNX with a parity report)
-    run_name: str = "demo"  # names the output folders models/<run_name>/ and logs/<run_name>/; the same name resumes the same run
-    overwrite: bool = False  # allow a new training run in a folder that holds a run with different settings (its files are moved to a backup folder, never deleted)
-    seed: int = 42  # seeds data order, augmentation, initial weights and the demo data
-    deterministic: bool = False  # make CPU runs bit-for-bit repeatable (slower: single-threaded data pipeline)
-    save_every_steps: int = 0  # also back up the training state every N steps within an epoch (a kill loses at most N steps; on resume that epoch restarts from its first batch with the saved weights); 0: only at epoch ends
+    # What run.py does. train also tests when test_labels is set; debug prints the layer
+    # statistics of one batch (dead or exploding layers); convert exports with a parity report.
+    mode: Literal["train", "test", "predict", "check", "import", "stats", "debug",
+                  "convert"] = "train"
+    # Names the output folders models/<run_name>/ and logs/<run_name>/; the same name resumes
+    # the same run.
+    run_name: str = "demo"
+    # Allow a new training run in a folder that holds a run with different settings (its files
+    # are moved to a backup folder, never deleted).
+    overwrite: bool = False
+    # Seeds data order, augmentation, initial weights and the demo data.
+    seed: int = 42
+    # Make CPU runs bit-for-bit repeatable (slower: single-threaded data pipeline).
+    deterministic: bool = False
 
     # --- data -------------------------------------------------------------------------------
-    train_labels: str = "data/demo/train.csv"  # training label file: canonical CSV (image,<class>...,  values 1/0/-1) or the space-separated text format
-    val_labels: str = "data/demo/val.csv"  # validation label file, used for the best checkpoint (by mAP); "" to train without validation
-    test_labels: str = "data/demo/test.csv"  # test label file for mode=test and after training; "" to skip
-    image_root: Optional[str] = None  # folder that image paths are relative to; None: each label file's own folder
-    class_names: Optional[list] = None  # class names, needed only for the text label format (CSV headers name the classes)
-    demo_data_dir: str = "data/demo"  # label files inside this folder that are missing are generated from scikit-learn's digits
-    demo_images: int = 30000  # images in the generated demo data, split 70/10/20 into train/val/test (many unique images keep a ResNet from memorising them)
-    image_size: int = 64  # side in pixels that images are resized to (square); 224 or 448 for photos
-    data_format: Literal["files", "tfrecord"] = "files"  # read images from their files, or from TFRecord shards written on first use (faster on network disks)
-    tfrecord_dir: str = ""  # where TFRecord shards go; "": beside each label file, in <label file>.tfrecords/
-    cache_images: bool = True  # keep decoded, resized images in memory after the first epoch (fits small datasets; turn off for large ones)
-    shuffle_buffer: int = 4096  # images in the shuffle buffer
+    # Training label file: canonical CSV (image,<class>..., values 1/0/-1) or the
+    # space-separated text format.
+    train_labels: str = "data/demo/train.csv"
+    # Validation label file, used for the best checkpoint (by mAP); "" to train without it.
+    val_labels: str = "data/demo/val.csv"
+    # Test label file for mode=test and after training; "" to skip the test.
+    test_labels: str = "data/demo/test.csv"
+    # Folder that image paths are relative to; None: each label file's own folder.
+    image_root: Optional[str] = None
+    # Class names, needed only for the text label format (CSV headers name the classes).
+    class_names: Optional[list] = None
+    # Label files inside this folder that are missing are generated from scikit-learn's digits.
+    demo_data_dir: str = "data/demo"
+    # Images in the generated demo data, split 70/10/20 into train/val/test (many unique
+    # images keep a ResNet from memorising them).
+    demo_images: int = 30000
+    # Side in pixels that images are resized to (square); 224 or 448 for photos.
+    image_size: int = 64
+    # tfrecord reads TFRecord shards written on first use instead of the image files (faster
+    # on network disks).
+    data_format: Literal["files", "tfrecord"] = "files"
+    # data_format=tfrecord: where the shards go; "": beside each label file, in
+    # <label file>.tfrecords/.
+    tfrecord_dir: str = ""
+    # Keep decoded, resized images in memory after the first epoch (fits small datasets; turn
+    # off for large ones).
+    cache_images: bool = True
+    # Images in the shuffle buffer.
+    shuffle_buffer: int = 4096
 
     # --- data tools (mode=check, mode=import) -------------------------------------------------
-    check_strict: bool = True  # check: also leave CMYK JPEGs and 16-bit PNGs out of the clean file (TensorFlow decodes them right, other loaders may not); False keeps them, reported as notes
-    import_format: Literal["coco", "voc", "names", "text"] = "voc"  # annotation format to convert: coco (instances JSON), voc (Annotations/*.xml or XML beside images), names (image,label names CSV), text (path v1 ... vC)
-    import_source: str = ""  # the annotation file (coco, names, text) or dataset folder (voc) to import
-    import_output: str = ""  # the canonical CSV to write (never overwritten unless overwrite=True)
-    import_val_fraction: float = 0.0  # import: also split the imported file (train.csv) into train.fit.csv and train.val.csv beside it, this share held out for validation (stratified per class, from `seed`); 0: no split
-    import_options: Optional[dict] = None  # extra options of the importer, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco), {"delimiter": ";"} (names); see the README
+    # check: also leave CMYK JPEGs and 16-bit PNGs out of the clean file (TensorFlow decodes
+    # them right, other loaders may not); False keeps them, reported as notes.
+    check_strict: bool = True
+    # Annotation format to convert: coco (instances JSON), voc (Annotations/*.xml or XML beside
+    # the images), names (image,label names CSV) or text (path v1 ... vC).
+    import_format: Literal["coco", "voc", "names", "text"] = "voc"
+    # The annotation file (coco, names, text) or dataset folder (voc) to import.
+    import_source: str = ""
+    # The canonical CSV to write (never overwritten unless overwrite=True).
+    import_output: str = ""
+    # Also split the imported file (train.csv) into train.fit.csv and train.val.csv beside it,
+    # this share held out for validation (stratified per class, from `seed`); 0: no split.
+    import_val_fraction: float = 0.0
+    # Extra options of the importer, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco),
+    # {"delimiter": ";"} (names); see the README.
+    import_options: Optional[dict] = None
 
     # --- augmentation (training only; evaluation only resizes, after center_crop) -------------
-    flip: Literal["none", "horizontal", "vertical", "both"] = "none"  # random flips; "none" for digits and text, whose meaning flips change
-    crop_scale: Optional[tuple] = None  # random resized crop: (min, max) fraction of the image area kept, e.g. (0.5, 1.0); None: off (a crop can cut a labelled object out of the image)
-    crop_ratio: tuple = (0.75, 1.33)  # random resized crop: (min, max) aspect ratio of the crop
-    color_jitter: float = 0.0  # strength of random brightness, contrast and saturation changes, e.g. 0.2; 0: off
-    hue_jitter: float = 0.0  # random hue shift up to this fraction of the colour circle either way, in [0, 0.5], e.g. 0.05; 0: off
-    rotation: float = 0.0  # random rotation up to this many degrees either way (edges reflected), e.g. 10; 0: off
-    gaussian_noise: float = 0.0  # standard deviation of added Gaussian noise in pixel units (0-255), e.g. 5; 0: off
-    salt_and_pepper: float = 0.0  # fraction of pixels set to black or white, e.g. 0.01; 0: off
-    cutout: float = 0.0  # random erasing: each erased square covers this fraction of the image area (filled with the image's mean colour), e.g. 0.1; 0: off
-    cutout_count: int = 1  # random erasing: squares erased per image
-    multiscale_crop: Optional[tuple] = None  # multi-scale crop (SSGRL): a random square crop whose side is a random entry of this list times the shorter side, resized to image_size, e.g. (1.0, 0.875, 0.75, 0.66, 0.5); None: off
-    mixup_alpha: float = 0.0  # MixUp of each training batch with itself reversed, weight ~ Beta(alpha, alpha), e.g. 0.2; targets mixed alike, unknown (-1) where either image's label is; 0: off
-    cutmix_alpha: float = 0.0  # CutMix (a box of the reversed batch pasted in), box area ~ Beta(alpha, alpha), e.g. 1.0; targets weighted by area, -1 as for MixUp; with both on, each batch uses one at random; 0: off
-    randaugment_ops: int = 0  # RandAugment (Cubuk 2020): operations applied per image, drawn from the paper's 14 (e.g. 2); 0: off
-    randaugment_magnitude: float = 9.0  # RandAugment: strength of each operation on the paper's 0-10 scale (10: rotate 30 degrees, shear 0.3, translate 0.45 of the side, enhance factors 1 +- 0.9)
-    center_crop: float = 1.0  # evaluation: keep this central fraction of each side before resizing (e.g. 0.875 as in ImageNet evaluation); the exported SavedModel crops alike; 1.0: off
-    repeat_factor_threshold: float = 0.0  # repeat-factor sampling (LVIS): each epoch repeats an image sqrt(t / frequency of its rarest class) times (stochastic rounding), e.g. 0.05; 0: off
+    # Random flips; keep "none" for digits and text, whose meaning flips change.
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    # Random resized crop: (min, max) fraction of the image area kept, e.g. (0.5, 1.0);
+    # None: off (a crop can cut a labelled object out of the image).
+    crop_scale: Optional[tuple] = None
+    # Random resized crop: (min, max) aspect ratio of the crop.
+    crop_ratio: tuple = (0.75, 1.33)
+    # Strength of random brightness, contrast and saturation changes, e.g. 0.2; 0: off.
+    color_jitter: float = 0.0
+    # Random hue shift up to this fraction of the colour circle either way, e.g. 0.05; 0: off.
+    hue_jitter: float = 0.0
+    # Random rotation up to this many degrees either way (edges reflected), e.g. 10; 0: off.
+    rotation: float = 0.0
+    # Standard deviation of added Gaussian noise in pixel units (0-255), e.g. 5; 0: off.
+    gaussian_noise: float = 0.0
+    # Fraction of pixels set to black or white, e.g. 0.01; 0: off.
+    salt_and_pepper: float = 0.0
+    # Random erasing: each erased square covers this fraction of the image area (filled with
+    # the image's mean colour), e.g. 0.1; 0: off.
+    cutout: float = 0.0
+    # Random erasing: squares erased per image.
+    cutout_count: int = 1
+    # Multi-scale crop (SSGRL): a random square crop whose side is a random entry of this list
+    # times the shorter side, resized to image_size, e.g. (1.0, 0.875, 0.75, 0.66, 0.5);
+    # None: off.
+    multiscale_crop: Optional[tuple] = None
+    # MixUp of each training batch with itself reversed, weight ~ Beta(alpha, alpha), e.g. 0.2;
+    # targets mixed alike, unknown (-1) where either image's label is; 0: off. Not with
+    # head='groups' (a group's label is one class index, which cannot be mixed).
+    mixup_alpha: float = 0.0
+    # CutMix (a box of the reversed batch pasted in), box area ~ Beta(alpha, alpha), e.g. 1.0;
+    # targets weighted by area, -1 as for MixUp; with both on, each batch uses one at random;
+    # 0: off. Not with head='groups', as for MixUp.
+    cutmix_alpha: float = 0.0
+    # RandAugment (Cubuk 2020): operations applied per image, drawn from the paper's 14
+    # (e.g. 2); 0: off.
+    randaugment_ops: int = 0
+    # RandAugment: strength of each operation on the paper's 0-10 scale (10: rotate 30 degrees,
+    # shear 0.3, translate 0.45 of the side, enhance factors 1 +- 0.9).
+    randaugment_magnitude: float = 9.0
+    # Evaluation: keep this central fraction of each side before resizing (e.g. 0.875 as in
+    # ImageNet evaluation); the exported SavedModel crops alike; 1.0: off.
+    center_crop: float = 1.0
+    # Repeat-factor sampling (LVIS) for rare classes: each epoch repeats an image
+    # sqrt(t / frequency of its rarest class) times (stochastic rounding), e.g. 0.05; 0: off.
+    # Not with head='groups' (it counts multi-label positives).
+    repeat_factor_threshold: float = 0.0
 
     # --- model ------------------------------------------------------------------------------
-    backbone: str = "resnet18"  # feature extractor: resnet18/34/50/101/152, resnext18, resnext50_32x4d, resnext101_32x8d, preact_resnet18/34/50/101 (pre-activation); keras.applications: keras_resnet50, keras_resnet101, keras_resnet50v2, keras_resnet101v2, efficientnetv2_b0, efficientnetv2_s, convnext_tiny, mobilenetv2, mobilenetv3_small, mobilenetv3_large
-    backbone_width: float = 0.5  # channel width multiplier of the hand-written ResNets: 1.0 is the published network; 0.5 (a quarter of the compute) trains the demo within minutes on a CPU
-    backbone_weights: str = "none"  # initial backbone weights: none, imagenet (keras.applications backbones; downloaded once), or a path to a .keras / .weights.h5 file of a model with this backbone or a Keras *_notop.h5 file
-    normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"  # input normalisation: the backbone's default, ImageNet mean/std, per-image standardisation, or [0, 1]
-    head: Literal["linear", "groups", "csra", "ml_gcn", "ssgrl"] = "linear"  # classifier head: linear (pooling, dropout, dense logits with one sigmoid per class), groups (one softmax per attribute group), csra (class-specific residual attention), ml_gcn (GCN over the label graph), ssgrl (label-guided attention + gated graph network)
-    pooling: Literal["avg", "max", "avg+max", "flatten"] = "max"  # pooling of the feature map before the linear or groups head: global avg, max (suits small objects anywhere in the image) or both; flatten keeps where each feature is (groups of positional attributes, e.g. each character of a licence plate)
-    dropout: float = 0.0  # dropout rate before the classifier
+    # Feature extractor. The hand-written ResNets take any backbone_width; the
+    # keras.applications models have ImageNet weights (backbone_weights="imagenet").
+    backbone: Literal[ResNet, KerasApplication] = "resnet18"
+    # Channel width multiplier of the hand-written ResNets (and the MobileNets' alpha): 1.0 is
+    # the published network; 0.5 (a quarter of the compute) trains the demo within minutes on
+    # a CPU.
+    backbone_width: float = 0.5
+    # Initial backbone weights: "none", "imagenet" (keras.applications backbones; downloaded
+    # once), or a path to a .keras / .weights.h5 file of a model with this backbone or a Keras
+    # *_notop.h5 file (keras.applications backbones).
+    backbone_weights: str = "none"
+    # Input normalisation of the hand-written ResNets: the backbone's default, ImageNet mean/std,
+    # per-image standardisation, or [0, 1] (unit). keras.applications models normalise alone.
+    normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"
+    # Classifier head: linear (one sigmoid per class), groups (one softmax per attribute
+    # group, see `groups`), csra (class-specific residual attention: small objects), ml_gcn and
+    # ssgrl (learn from label co-occurrence: many correlated classes).
+    head: Literal[PoolingHead, "csra", LabelGraphHead] = "linear"
+    # Pooling of the feature map before the linear or groups head: max suits small objects
+    # anywhere in the image; flatten keeps where each feature is (groups of positional
+    # attributes, e.g. each character of a licence plate) and fixes the input size.
+    pooling: Literal["avg", "max", "avg+max", "flatten"] = "max"
+    # Dropout rate before the classifier.
+    dropout: float = 0.0
+    # head=groups: {group: number of classes} in label-file column order, e.g.
+    # {"colour": 12, "type": 6}; each label is a class index in its group, -1 unknown.
+    groups: Optional[dict] = None
+    # csra: attention heads; 1, 2, 4, 6 or 8 use the paper's temperatures (1: [1], 2: [1, 99],
+    # 4: [1, 2, 4, 99], ...); other counts need csra_temperatures.
+    csra_heads: int = 1
+    # csra: softmax temperature of each head (99 = max pooling), e.g. [1, 99]; None: the
+    # paper's set for csra_heads.
+    csra_temperatures: Optional[list] = None
+    # csra: weight of the class-specific attention logit added to the average-pooled one.
+    csra_lambda: float = 0.1
+    # ml_gcn/ssgrl: GloVe-format text file of word vectors for the class names (multi-word
+    # names averaged); "": learned embeddings.
+    label_embeddings: str = ""
+    # ml_gcn: width of the hidden graph convolution; ssgrl: rank of the bilinear attention.
+    graph_hidden: int = 1024
+    # ml_gcn: tau; label pairs with P(j|i) below it get no edge.
+    gcn_threshold: float = 0.4
+    # ml_gcn: p; share of a class's classifier taken from its graph neighbours.
+    gcn_reweight: float = 0.2
+    # ssgrl: propagation steps T of the gated graph network.
+    ssgrl_steps: int = 3
 
     # --- loss -------------------------------------------------------------------------------
-    loss: Literal["bce", "focal", "ghm", "asl"] = "bce"  # training loss: bce, focal (Lin 2017), ghm (GHM-C, Li 2019) or asl (asymmetric, Ridnik 2021); -1 labels are ignored by all
-    label_smoothing: float = 0.0  # moves targets 1/0 to 1-s/2 and s/2 (0.1 gives 0.95/0.05), for every loss
-    pos_weight: Optional[object] = None  # weight of the positive term per class: None, a list of C numbers, or "auto" (negatives/positives from the training labels)
-    focal_gamma: float = 2.0  # focal: focusing exponent; 0 gives BCE
-    focal_alpha: float = 0.25  # focal: weight of positives (negatives get 1-alpha); < 0 turns the weighting off
-    ghm_bins: int = 30  # GHM: number of gradient-norm bins on [0, 1]
-    ghm_momentum: float = 0.75  # GHM: moving-average momentum of the bin counts; 0 uses each batch alone
-    asl_gamma_pos: float = 0.0  # ASL: focusing exponent for positives
-    asl_gamma_neg: float = 4.0  # ASL: focusing exponent for negatives
-    asl_clip: float = 0.05  # ASL: probability shift for negatives (easy negatives below it give no loss)
+    # Training loss: focal (Lin 2017), ghm (GHM-C, Li 2019) and asl (asymmetric, Ridnik 2021)
+    # put less weight on easy examples, which helps with many rare classes; -1 labels are
+    # ignored by all. head='groups' uses the softmax loss of the same family.
+    loss: Literal["bce", "focal", "ghm", "asl"] = "bce"
+    # Moves targets 1/0 to 1-s/2 and s/2 (0.1 gives 0.95/0.05), for every loss.
+    label_smoothing: float = 0.0
+    # Weight of the positive term per class: None, a list of C numbers, or "auto"
+    # (negatives/positives from the training labels). Not with head='groups'.
+    pos_weight: Optional[object] = None
+    # focal: focusing exponent; 0 gives BCE.
+    focal_gamma: float = 2.0
+    # focal: weight of positives (negatives get 1-alpha); < 0 turns the weighting off.
+    # head='groups' with loss='focal' has no such weighting: set -1 there.
+    focal_alpha: float = 0.25
+    # GHM: number of gradient-norm bins on [0, 1].
+    ghm_bins: int = 30
+    # GHM: moving-average momentum of the bin counts; 0 uses each batch alone.
+    ghm_momentum: float = 0.75
+    # ASL: focusing exponent for positives.
+    asl_gamma_pos: float = 0.0
+    # ASL: focusing exponent for negatives.
+    asl_gamma_neg: float = 4.0
+    # ASL: probability shift for negatives (easy negatives below it give no loss).
+    # head='groups' with loss='asl' has no shift: set 0 there.
+    asl_clip: float = 0.05
 
     # --- optimisation -----------------------------------------------------------------------
-    optimizer: Literal["sgd", "adam", "adamw", "radam", "lion"] = "adam"  # sgd (momentum, nesterov), adam, adamw, radam (rectified Adam, Liu 2020) or lion
-    lr: float = 2e-3  # peak learning rate (after warmup)
-    momentum: float = 0.9  # sgd: momentum
-    nesterov: bool = True  # sgd: Nesterov momentum
-    beta_1: float = 0.9  # adam/adamw/radam/lion: first-moment decay
-    beta_2: float = 0.999  # adam/adamw/radam/lion: second-moment decay (lion: update interpolation)
-    epsilon: float = 1e-7  # adam/adamw/radam: added to the denominator for stability
-    weight_decay: float = 0.0  # decoupled weight decay applied by the optimizer to all weights; 0: off
-    weight_decay_conv: float = 5e-5  # L2 strength on conv and dense kernels (loss += s * sum(w^2)); 0: off
-    weight_decay_bn_gamma: float = 0.0  # L2 strength on BatchNorm gamma (raise it against over-fitting); 0: off
-    clipnorm: Optional[float] = None  # clip each gradient to this L2 norm; None: off
-    lr_schedule: Literal["constant", "cosine", "step", "exponential", "plateau"] = "cosine"  # after warmup: constant, cosine to min_lr, step (lr_steps table), exponential (lr_decay_rate per epoch) or plateau (cut on val mAP plateau)
-    warmup_epochs: float = 0.5  # epochs of linear warmup from 0 to lr
-    warmup_steps: int = 0  # warmup length in steps; > 0 overrides warmup_epochs
-    min_lr: float = 0.0  # cosine: final learning rate
-    lr_steps: Optional[dict] = None  # step: {epoch: multiplier of lr from that epoch on}, e.g. {30: 0.1, 60: 0.01}
-    lr_decay_rate: float = 0.9  # exponential: lr multiplier per epoch
-    plateau_factor: float = 0.1  # plateau: lr multiplier when val mAP stops improving
-    plateau_patience: int = 3  # plateau: epochs without improvement before the cut
-    ema_decay: float = 0.0  # keep an exponential moving average of the weights (e.g. 0.999) and validate/save it; 0: off
-    gradient_accumulation_steps: int = 1  # sum gradients over this many batches per update (a larger effective batch); 1: off
-    scale_lr_with_batch: bool = False  # linear scaling rule (Goyal 2017): lr * effective batch / base_batch_size
-    base_batch_size: int = 256  # the batch size that lr is given for when scale_lr_with_batch is on
-    epochs: int = 8  # training epochs
-    batch_size: int = 64  # images per training step on each replica (device); the global batch is batch_size x replicas
-    strategy: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"  # tf.distribute: auto (MirroredStrategy over all local GPUs when more than one, else one device), none (one device), mirrored (all local GPUs), multi_worker (MultiWorkerMirroredStrategy; TF_CONFIG set by the launcher), tpu
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"  # compute dtype: float32, mixed_float16 (GPUs; automatic loss scaling) or mixed_bfloat16 (TPUs, recent GPUs and CPUs); variables and logits stay float32
-    jit_compile: Literal["auto", True, False] = "auto"  # XLA compilation of the train step: auto (Keras: on with a GPU/TPU when every layer supports it, off on CPU-only machines), True or False
-    steps_per_execution: int = 1  # training batches run in one compiled call (fewer Python round trips on fast accelerators); batch callbacks see every N-th batch
+    # sgd uses momentum and nesterov; radam is rectified Adam (Liu 2020), steadier in the
+    # first steps without a warmup; lion uses only the sign of the update (try a 3-10x
+    # smaller lr).
+    optimizer: Literal["sgd", "adam", "adamw", "radam", "lion"] = "adam"
+    # Peak learning rate (after warmup).
+    lr: float = 2e-3
+    # sgd: momentum.
+    momentum: float = 0.9
+    # sgd: Nesterov momentum.
+    nesterov: bool = True
+    # adam/adamw/radam/lion: first-moment decay.
+    beta_1: float = 0.9
+    # adam/adamw/radam/lion: second-moment decay (lion: update interpolation).
+    beta_2: float = 0.999
+    # adam/adamw/radam: added to the denominator for stability.
+    epsilon: float = 1e-7
+    # Decoupled weight decay applied by the optimizer to all weights; 0: off.
+    weight_decay: float = 0.0
+    # L2 strength on conv and dense kernels (loss += s * sum(w^2)); 0: off.
+    weight_decay_conv: float = 5e-5
+    # L2 strength on BatchNorm gamma (raise it against over-fitting); 0: off.
+    weight_decay_bn_gamma: float = 0.0
+    # Clip each gradient to this L2 norm; None: off.
+    clipnorm: Optional[float] = None
+    # The learning rate after warmup: cosine decays to min_lr, step follows the lr_steps
+    # table, exponential multiplies by lr_decay_rate per epoch, plateau cuts it when the
+    # validation mAP stops improving (needs val_labels).
+    lr_schedule: Literal["constant", "cosine", "step", "exponential", "plateau"] = "cosine"
+    # Epochs of linear warmup from 0 to lr; shorter than `epochs`.
+    warmup_epochs: float = 0.5
+    # Warmup length in steps; > 0 overrides warmup_epochs.
+    warmup_steps: int = 0
+    # cosine: final learning rate; plateau: the lowest one. At most lr.
+    min_lr: float = 0.0
+    # step: {epoch: multiplier of lr from that epoch on}, e.g. {30: 0.1, 60: 0.01}; only with
+    # lr_schedule='step'.
+    lr_steps: Optional[dict] = None
+    # exponential: lr multiplier per epoch.
+    lr_decay_rate: float = 0.9
+    # plateau: lr multiplier when val mAP stops improving.
+    plateau_factor: float = 0.1
+    # plateau: epochs without improvement before the cut.
+    plateau_patience: int = 3
+    # Keep an exponential moving average of the weights (e.g. 0.999) and validate/save it;
+    # 0: off.
+    ema_decay: float = 0.0
+    # Sum gradients over this many batches per update (a larger effective batch); 1: off.
+    gradient_accumulation_steps: int = 1
+    # Linear scaling rule (Goyal 2017): lr * effective batch / base_batch_size.
+    scale_lr_with_batch: bool = False
+    # The batch size that lr is given for when scale_lr_with_batch is on.
+    base_batch_size: int = 256
+    # Train only the head for this many first epochs (backbone frozen, its BatchNorm in
+    # inference mode), then everything; 0: off; epochs or more: the head alone.
+    freeze_epochs: int = 0
+    # The backbone learns at lr times this (e.g. 0.1 for pretrained weights); the head at lr.
+    backbone_lr_multiplier: float = 1.0
 
-    # --- test and predict -------------------------------------------------------------------
-    checkpoint: str = ""  # model file for test/predict; "": models/<run_name>/best.keras
-    threshold: float = 0.5  # probability above which a class is predicted present
+    # --- training: epochs, batches, devices ---------------------------------------------------
+    # Training epochs.
+    epochs: int = 8
+    # Images per training step on each replica (device); the global batch is
+    # batch_size x replicas.
+    batch_size: int = 64
+    # tf.distribute: auto uses MirroredStrategy over all local GPUs when there is more than
+    # one, else one device; multi_worker needs TF_CONFIG from the launcher.
+    strategy: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"
+    # Compute dtype: mixed_float16 for GPUs (automatic loss scaling), mixed_bfloat16 for TPUs,
+    # recent GPUs and CPUs; variables and logits stay float32.
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # XLA compilation of the train step; auto: Keras turns it on with a GPU/TPU when every
+    # layer supports it, off on CPU-only machines.
+    jit_compile: Literal["auto", True, False] = "auto"
+    # Training batches run in one compiled call (fewer Python round trips on fast
+    # accelerators); batch callbacks see every N-th batch.
+    steps_per_execution: int = 1
+    # Also back up the training state every N steps within an epoch (a kill loses at most N
+    # steps; on resume that epoch restarts from its first batch with the saved weights);
+    # 0: only at epoch ends.
+    save_every_steps: int = 0
 
-    # --- prediction and reports -------------------------------------------------------------
-    # (settings of mode=predict, the test report, thresholds and debug mode)
-    thresholds: Literal["fitted", "fixed"] = "fitted"  # test/predict: "fitted" uses the per-class thresholds fitted on val_labels after training (thresholds.json beside the checkpoint; falls back to fixed with a note when missing), "fixed" uses `threshold` for every class
-    temperature_scaling: bool = False  # test/predict: divide the logits by the temperature fitted on val_labels (calibration.json beside the checkpoint) so probabilities are calibrated; predicted labels at fitted thresholds do not change
-    input: str = ""  # predict: an image, a folder (searched recursively for jpg/jpeg/png/bmp/gif) or a label file
-    output: str = ""  # predict: the .csv or .json file to write (per image: predicted labels and every probability); "": predict.csv beside the checkpoint
-    report: bool = True  # test: write models/<run_name>/report/ (report.md and its figures) and the curves to logs/<run_name>/test/
-    report_examples: int = 16  # test report: images in each grid of most confident false positives and false negatives; 0: no grids
-    report_max_classes: int = 64  # test report: classes drawn in the per-class figures (the most frequent in the test labels); the tables list all
+    # --- test and predict (mode=test, mode=predict, the test report) ---------------------------
+    # Model file for test/predict; "": models/<run_name>/best.keras.
+    checkpoint: str = ""
+    # Probability above which a class is predicted present.
+    threshold: float = 0.5
+    # fitted uses the per-class thresholds fitted on val_labels after training
+    # (thresholds.json beside the checkpoint; falls back to fixed with a note when missing);
+    # fixed uses `threshold` for every class.
+    thresholds: Literal["fitted", "fixed"] = "fitted"
+    # Divide the logits by the temperature fitted on val_labels (calibration.json beside the
+    # checkpoint) so probabilities are calibrated; predicted labels at fitted thresholds do not
+    # change. Not with head='groups' (fitted for sigmoid outputs only).
+    temperature_scaling: bool = False
+    # predict: an image, a folder (searched recursively for jpg/jpeg/png/bmp/gif) or a label
+    # file.
+    input: str = ""
+    # predict: the .csv or .json file to write (per image: predicted labels and every
+    # probability); "": predict.csv beside the checkpoint.
+    output: str = ""
+    # test: write models/<run_name>/report/ (report.md and its figures) and the curves to
+    # logs/<run_name>/test/.
+    report: bool = True
+    # Test report: images in each grid of most confident false positives and false negatives;
+    # 0: no grids.
+    report_examples: int = 16
+    # Test report: classes drawn in the per-class figures (the most frequent in the test
+    # labels); the tables list all.
+    report_max_classes: int = 64
 
-    # --- export -----------------------------------------------------------------------------
-    # (settings of mode=convert)
-    formats: tuple = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8")  # convert: files written to models/<run_name>/export/: keras, savedmodel (uint8 images or JPEG/PNG bytes in, preprocessing inside), tflite_float32, tflite_float16, tflite_dynamic_int8 (int8 weights), tflite_int8 (full int8, calibrated), onnx (needs pip install tf2onnx)
-    parity_images: int = 1000  # convert: test images (first N of test_labels) that every format is compared on against the Keras model (parity.json); 0: the whole split
-    calibration_images: int = 200  # convert: random training images (train_labels) that calibrate the activation ranges of tflite_int8
-
-    # --- heads and backbones ----------------------------------------------------------------
-    # (settings of the label-graph and group heads, fine-tuning)
-    groups: Optional[dict] = None  # head=groups: {group: number of classes} in label-file column order, e.g. {"colour": 12, "type": 6}; each label is a class index in its group, -1 unknown
-    freeze_epochs: int = 0  # train only the head for this many first epochs (backbone frozen, its BatchNorm in inference mode), then everything; 0: off
-    backbone_lr_multiplier: float = 1.0  # the backbone learns at lr times this (e.g. 0.1 for pretrained weights); the head at lr
-    csra_heads: int = 1  # csra: attention heads; 1, 2, 4, 6 or 8 use the paper's temperatures (1: [1], 2: [1, 99], 4: [1, 2, 4, 99], ...)
-    csra_temperatures: Optional[list] = None  # csra: softmax temperature of each head (99 = max pooling), e.g. [1, 99]; None: the paper's set for csra_heads
-    csra_lambda: float = 0.1  # csra: weight of the class-specific attention logit added to the average-pooled one
-    label_embeddings: str = ""  # ml_gcn/ssgrl: GloVe-format text file of word vectors for the class names (multi-word names averaged); "": learned embeddings
-    graph_hidden: int = 1024  # ml_gcn: width of the hidden graph convolution; ssgrl: rank of the bilinear attention
-    gcn_threshold: float = 0.4  # ml_gcn: tau; label pairs with P(j|i) below it get no edge
-    gcn_reweight: float = 0.2  # ml_gcn: p; share of a class's classifier taken from its graph neighbours
-    ssgrl_steps: int = 3  # ssgrl: propagation steps T of the gated graph network
+    # --- export (mode=convert) --------------------------------------------------------------
+    # Files written to models/<run_name>/export/. savedmodel takes uint8 images or JPEG/PNG bytes
+    # (preprocessing inside); tflite_dynamic_int8 has int8 weights, tflite_int8 is int8
+    # throughout (calibrated, for small devices); add "onnx" after pip install tf2onnx.
+    formats: tuple[ExportFormat, ...] = ("keras", "savedmodel", "tflite_float32", "tflite_float16",
+                                         "tflite_dynamic_int8", "tflite_int8")
+    # Test images (first N of test_labels) that every format is compared on against the Keras
+    # model (parity.json); 0: the whole split.
+    parity_images: int = 1000
+    # Random training images (train_labels) that calibrate the activation ranges of
+    # tflite_int8.
+    calibration_images: int = 200

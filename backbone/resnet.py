@@ -8,7 +8,6 @@ carry no bias: the BatchNorm that follows has its own shift, so a bias would be 
 parameter that weight decay pulls around for nothing.
 """
 
-import keras
 from keras import layers
 
 from backbone.fused_batch_norm import FusedBatchNormalization

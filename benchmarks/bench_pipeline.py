@@ -25,9 +25,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs import Config  # noqa: E402
-from dataset.splits import load_split  # noqa: E402
+from dataset.splits import SplitSettings, load_split  # noqa: E402
 from multi_label.tasks.train import input_dataset  # noqa: E402
 from utils.config import validate  # noqa: E402
+from utils.settings import pick  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d", "e"]
 
@@ -55,7 +56,7 @@ def make_images(folder, count, seed=0):
 
 def images_per_second(config, table):
     dataset, _ = input_dataset(config, table, training=True)
-    for passes in range(2):
+    for _ in range(2):  # the first pass fills the cache, the second is timed
         start, count = time.perf_counter(), 0
         for images, _ in dataset:
             count += int(images.shape[0])
@@ -79,7 +80,7 @@ def main():
                                         image_size=args.image_size, batch_size=args.batch, cache_images=False,
                                         shuffle_buffer=256, tfrecord_dir=os.path.join(args.folder, "tfrecords"),
                                         **augment))
-    table = load_split(base, "train_labels")
+    table = load_split(pick(SplitSettings, base), "train_labels")
     load_before = os.getloadavg()
     results = {}
     for data_format in ("files", "tfrecord"):

@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs import Config  # noqa: E402
-from multi_label.losses import build_loss  # noqa: E402
-from multi_label.model import build_model  # noqa: E402
+from multi_label.losses import LossSettings, build_loss  # noqa: E402
+from multi_label.model import ModelSettings, build_model  # noqa: E402
+from utils.settings import pick  # noqa: E402
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -61,12 +62,13 @@ def benchmark(args):
                                  image_size=args.image_size, batch_size=args.batch)
     keras.mixed_precision.set_global_policy(args.precision)
     keras.utils.set_random_seed(0)
-    model = build_model(config, args.classes)
+    model = build_model(pick(ModelSettings, config), args.classes)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (args.batch, args.image_size, args.image_size, 3)).astype(np.float32)
     labels = rng.integers(0, 2, (args.batch, args.classes)).astype(np.int32)
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=build_loss(config, labels), jit_compile=jit)
+    loss = build_loss(pick(LossSettings, config), labels)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit)
     timer = StepTimer()
     model.fit(dataset, steps_per_epoch=args.warmup + args.steps, epochs=1, callbacks=[timer], verbose=0)
     times = np.asarray(timer.times[args.warmup:])

@@ -7,7 +7,8 @@ Runs only where torch is importable (it is not a dependency of the project). The
 one of backbone/resnet.py written out in torch: 7x7 stride-2 stem, 3x3 max pool, four stages of two
 basic blocks (64/128/256/512 channels times --width), BatchNorm, global max pooling (the project's
 default `pooling`) and a linear head, trained with BCE-with-logits and Adam on random data in
-channels-last memory format (or torch's default NCHW layout with --memory-format contiguous). Peak memory is the process's peak resident set.
+channels-last memory format (or torch's default NCHW layout with --memory-format contiguous).
+Peak memory is the process's peak resident set.
 """
 
 import argparse

@@ -29,8 +29,9 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
+from dataset.arguments import class_list
 from dataset.importers import paths_relative_to
-from dataset.labels import LabelFileError, write_labels_csv
+from dataset.labels import LabelFileError, read_label_text, write_labels_csv
 from utils.atomic import write_text
 
 FAULT = "fault"  # the row is left out of the clean file
@@ -190,12 +191,7 @@ def check_label_file(path, class_names=None, image_root=None, groups=None, worke
 
 def _parse_rows(path, class_names, groups):
     """Header (fatal when unusable) and every row, each with its own format problems."""
-    if not os.path.isfile(path):
-        raise LabelFileError(f"{path}: label file not found")
-    with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often add a BOM
-        text = f.read()
-    if not text.strip():
-        raise LabelFileError(f"{path}: label file is empty")
+    text = read_label_text(path)
     if path.lower().endswith(".csv"):
         reader = csv.reader(io.StringIO(text))
         header = [h.strip() for h in next(reader)]
@@ -304,8 +300,6 @@ def _groups(value):
 
 
 def main(argv=None):
-    from dataset.importers.cli import class_list  # the CLIs share the a,b,c / @file syntax
-
     parser = argparse.ArgumentParser(prog="python -m dataset.check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv or text label file")

@@ -67,6 +67,26 @@ def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
     return paths
 
 
+def ensure_demo_data(label_files, folder, num_images, seed, groups=False):
+    """Builds the demo data (`build_demo_data`) when one of `label_files` inside `folder` is missing.
+
+    Label files elsewhere are the user's own: a missing one is an error for the caller to report,
+    never replaced by demo data.
+
+    Args:
+        label_files: list[str]. The run's label files; "" entries (no file) are skipped.
+        folder: str. The demo data folder (the `demo_data_dir` setting).
+        num_images: int. Images over all three splits.
+        seed: int. Seed of the demo data.
+        groups: bool. Also write the `groups` head's label files.
+    """
+    inside = os.path.abspath(folder) + os.sep
+    missing = [p for p in label_files if p and os.path.abspath(p).startswith(inside) and not os.path.isfile(p)]
+    if missing:
+        print(f"Building the demo data in {folder} ({num_images} images, seed {seed})")
+        build_demo_data(folder, num_images, seed, groups=groups)
+
+
 def _split_pools(targets, rng):
     pools = {split: [] for split in SPLITS}
     for digit in range(10):

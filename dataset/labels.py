@@ -66,12 +66,7 @@ def read_labels(path, class_names=None, image_root=None, groups=None):
     Returns:
         LabelTable.
     """
-    if not os.path.isfile(path):
-        raise LabelFileError(f"{path}: label file not found")
-    with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often add a BOM
-        text = f.read()
-    if not text.strip():
-        raise LabelFileError(f"{path}: label file is empty")
+    text = read_label_text(path)
     if path.lower().endswith(".csv"):
         header, rows = _parse_csv(path, text)
         if class_names is not None and list(class_names) != header:
@@ -101,6 +96,17 @@ def read_labels(path, class_names=None, image_root=None, groups=None):
         lines=[line for line, _, _ in rows],
         source=path,
     )
+
+
+def read_label_text(path):
+    """The text of a label file; LabelFileError when it is missing or empty."""
+    if not os.path.isfile(path):
+        raise LabelFileError(f"{path}: label file not found")
+    with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often add a BOM
+        text = f.read()
+    if not text.strip():
+        raise LabelFileError(f"{path}: label file is empty")
+    return text
 
 
 def write_labels_csv(path, names, class_names, labels):

@@ -7,14 +7,32 @@ An image that fails to decode is skipped and counted, never a crash and never a 
 image: `DecodeReport` says how many were skipped and which files.
 """
 
+
 import numpy as np
 import tensorflow as tf
 
 from dataset import augment as extra
 from dataset.randaugment import rand_augment
 from dataset.sampling import repeat_factors
+from utils.settings import settings_class
 
 AUTOTUNE = tf.data.AUTOTUNE
+# flip -> (random left-right flip, random up-down flip)
+FLIPS = {"none": (False, False), "horizontal": (True, False), "vertical": (False, True), "both": (True, True)}
+
+
+PipelineSettings = settings_class(
+    "PipelineSettings",
+    """image_size batch_size cache_images shuffle_buffer seed deterministic center_crop
+    repeat_factor_threshold mixup_alpha cutmix_alpha flip crop_scale crop_ratio
+    multiscale_crop randaugment_ops randaugment_magnitude rotation color_jitter
+    hue_jitter gaussian_noise salt_and_pepper cutout cutout_count""",
+    """What `make_dataset`, `training_epochs` and `augment` read; names and defaults are configs.py's.
+
+    A task builds it with `utils.settings.pick(PipelineSettings, config)`; the meaning of each
+    setting is documented there.
+    """,
+    __name__)
 
 
 class DecodeReport:
@@ -55,7 +73,7 @@ def resize(image, size):
 def center_crop(image, fraction):
     """Keeps the central `fraction` of each side of an image [H, W, C] or a batch [N, H, W, C]; 1.0: all.
 
-    Evaluation's crop (`config.center_crop`) before the resize; the exported SavedModel calls this too,
+    Evaluation's crop (the `center_crop` setting) before the resize; the exported SavedModel calls this too,
     so that its inputs match the pipeline's.
     """
     if fraction >= 1.0:
@@ -63,16 +81,16 @@ def center_crop(image, fraction):
     return tf.image.central_crop(image, fraction)
 
 
-def make_dataset(paths, labels, config, training, batch_size=None, report=None, encoded=None, first_epoch=0,
+def make_dataset(paths, labels, settings, training, batch_size=None, report=None, encoded=None, first_epoch=0,
                  steps_per_epoch=None):
     """Builds a batched dataset of (images, labels) or, for evaluation, (images, labels, paths).
 
     Args:
         paths: list[str]. Image files (used as names when `encoded` is given).
         labels: np.ndarray. [N, C] label values (int).
-        config: Config. Reads image_size, cache_images, shuffle_buffer, seed, augmentation settings.
+        settings: PipelineSettings. Image size, caching, shuffling, seed, augmentation settings.
         training: bool. Shuffle, augment, drop the last partial batch, and yield (images, labels).
-        batch_size: int or None. Default config.batch_size.
+        batch_size: int or None. Default settings.batch_size.
         report: DecodeReport or None. Records decode failures.
         encoded: tf.data.Dataset or None. Yields (bytes, labels, path) instead of reading files
             (TFRecords).
@@ -84,24 +102,43 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
     A training epoch's order and random draws are a function of (`seed`, epoch number) only
     (`training_epochs`), so a run resumed in a new process sees the very batches it would have.
     """
-    batch_size = batch_size or config.batch_size
-    size = config.image_size
+    batch_size = batch_size or settings.batch_size
     if encoded is None:
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=object).astype(str), labels.astype(np.int32)))
         ds = ds.map(lambda p, y: (tf.io.read_file(p), y, p), num_parallel_calls=AUTOTUNE,
                     deterministic=True)
     else:
         ds = encoded
+    decode = _decoder(settings, 1.0 if training else settings.center_crop, report)
+    ds = ds.map(decode, num_parallel_calls=1 if settings.deterministic else AUTOTUNE, deterministic=True)
+    ds = ds.ignore_errors()  # a broken image is dropped here; `report` knows which one
+    if settings.cache_images:
+        ds = ds.cache()
+    if training:
+        ds = training_epochs(ds, paths, labels, settings, batch_size, first_epoch, steps_per_epoch)
+    else:
+        ds = ds.map(lambda image, y, path: (tf.cast(resize(image, settings.image_size), tf.float32), y, path),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size)
+    return ds.prefetch(AUTOTUNE)
 
-    crop = 1.0 if training else getattr(config, "center_crop", 1.0)
+
+def _decoder(settings, crop, report):
+    """The map function (bytes, labels, path) -> (image, labels, path) of `make_dataset`.
+
+    Args:
+        settings: PipelineSettings. Reads cache_images and image_size.
+        crop: float. Central fraction of each side kept (`center_crop`); 1.0: all.
+        report: DecodeReport or None. Marks each path whose image decoded.
+    """
 
     def decode(data, y, path):
         # Evaluation's crop comes before the cache's resize: a crop of the resized image would lose detail.
         image = center_crop(decode_image(data), crop)
-        if config.cache_images:
+        if settings.cache_images:
             # cache small resized images, not full-size photos; kept as float32 (not rounded to
             # uint8) so cached and uncached paths give the model the very same pixels
-            image = resize(image, size)
+            image = resize(image, settings.image_size)
         if report is not None:
             # The mark must wait for the decode: a path is marked only once its image exists.
             with tf.control_dependencies([image]):
@@ -110,25 +147,14 @@ def make_dataset(paths, labels, config, training, batch_size=None, report=None, 
                 image = tf.identity(image)
         return image, y, path
 
-    deterministic = bool(getattr(config, "deterministic", False))
-    ds = ds.map(decode, num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
-    ds = ds.ignore_errors()  # a broken image is dropped here; `report` knows which one
-    if config.cache_images:
-        ds = ds.cache()
-    if training:
-        ds = training_epochs(ds, paths, labels, config, batch_size, first_epoch, steps_per_epoch)
-    else:
-        ds = ds.map(lambda image, y, path: (tf.cast(resize(image, size), tf.float32), y, path),
-                    num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size)
-    return ds.prefetch(AUTOTUNE)
+    return decode
 
 
-def training_epochs(images, paths, labels, config, batch_size, first_epoch=0, steps_per_epoch=None):
+def training_epochs(images, paths, labels, settings, batch_size, first_epoch=0, steps_per_epoch=None):
     """Training batches of epochs `first_epoch`, `first_epoch + 1`, ... (one epoch without `steps_per_epoch`).
 
     Everything random in an epoch (repeat-factor rounding, the shuffle, the augmentation draws,
-    MixUp/CutMix) is drawn from the seed pair (`config.seed`, epoch). tf.data's own reshuffling
+    MixUp/CutMix) is drawn from the seed pair (`settings.seed`, epoch). tf.data's own reshuffling
     advances a generator per iteration, which a new process starts again from the first epoch: a
     run resumed at epoch 3 would see epoch 1's order. Here it sees epoch 3's.
 
@@ -140,48 +166,63 @@ def training_epochs(images, paths, labels, config, batch_size, first_epoch=0, st
         images: tf.data.Dataset. Yields (image, labels, path), decoded (and cached).
         paths: list[str]. The image paths the labels belong to (repeat factors are looked up by path).
         labels: np.ndarray. [N, C] label values.
-        config: Config. Reads seed, shuffle_buffer, repeat_factor_threshold, augmentation and mixing settings.
+        settings: PipelineSettings. Reads seed, shuffle_buffer, repeat_factor_threshold, augmentation and mixing
+            settings.
         batch_size: int. Images per batch; the last partial batch of an epoch is dropped.
         first_epoch: int. The first epoch's number.
         steps_per_epoch: int or None. Batches per epoch of an endless stream, or None for one epoch.
     """
-    deterministic = bool(getattr(config, "deterministic", False))
-    threshold = getattr(config, "repeat_factor_threshold", 0.0)
+    threshold = settings.repeat_factor_threshold
     factors = repeat_factors(labels, threshold) if threshold > 0 else None
-    mixup, cutmix = getattr(config, "mixup_alpha", 0.0), getattr(config, "cutmix_alpha", 0.0)
     # A buffer of at least a batch reads the cached images to their end within the epoch's batches,
     # so the first epoch completes the cache even when it is cut to `steps_per_epoch`.
-    buffer = max(config.shuffle_buffer, batch_size)
+    buffer = max(settings.shuffle_buffer, batch_size)
 
     def one_epoch(epoch):
         # Traced as a tf.data function. tf.data pairs a shuffle's seed with the graph-level seed, which
         # is the global seed (keras.utils.set_random_seed) by default; fixed here, the order depends on
-        # (config.seed, epoch) alone. It also keeps TensorFlow's seed check, which compares a global
+        # (settings.seed, epoch) alone. It also keeps TensorFlow's seed check, which compares a global
         # seed of 0 with the op seed as a Python bool, from failing on this tensor seed.
         tf.compat.v1.get_default_graph().seed = 1
-        seed = tf.stack([tf.constant(config.seed, tf.int64), tf.cast(epoch, tf.int64)])
+        seed = tf.stack([tf.constant(settings.seed, tf.int64), tf.cast(epoch, tf.int64)])
         split = tf.random.experimental.stateless_split(seed, num=4)
         ds = images
         if factors is not None:
             ds = repeat_by_factor(ds, paths, factors, split[0])
         shuffle_seed = tf.random.stateless_uniform([], split[1], minval=0, maxval=2**31 - 1, dtype=tf.int64)
         ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-        ds = ds.enumerate().map(
-            lambda i, item: (augment(item[0], tf.random.experimental.stateless_fold_in(split[2], i), config),
-                             item[1]),
-            num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=True)
-        if mixup > 0 or cutmix > 0:
-            ds = ds.enumerate().map(
-                lambda i, batch: extra.mix_batch(batch[0], batch[1], tf.random.experimental.stateless_fold_in(
-                    split[3], i), mixup, cutmix),
-                num_parallel_calls=1 if deterministic else AUTOTUNE, deterministic=True)
+        ds = _augmented_batches(ds, settings, batch_size, split[2], split[3])
         if steps_per_epoch:
             ds = ds.repeat().take(steps_per_epoch)
         return ds
 
     last = first_epoch + 1 if not steps_per_epoch else 2**62
     return tf.data.Dataset.range(first_epoch, last).flat_map(one_epoch)
+
+
+def _augmented_batches(ds, settings, batch_size, augment_seed, mix_seed):
+    """One epoch's images augmented, batched (the last partial batch dropped) and mixed (MixUp/CutMix).
+
+    Args:
+        ds: tf.data.Dataset. Yields (image, labels, path), in the epoch's order.
+        settings: PipelineSettings. Reads deterministic, the augmentation settings, mixup_alpha, cutmix_alpha.
+        batch_size: int. Images per batch.
+        augment_seed: int64 [2]. The i-th image's draws come from this seed folded with i.
+        mix_seed: int64 [2]. The i-th batch's mixing draws come from this seed folded with i.
+    """
+    parallel = 1 if settings.deterministic else AUTOTUNE
+    ds = ds.enumerate().map(
+        lambda i, item: (augment(item[0], tf.random.experimental.stateless_fold_in(augment_seed, i), settings),
+                         item[1]),
+        num_parallel_calls=parallel, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    mixup, cutmix = settings.mixup_alpha, settings.cutmix_alpha
+    if mixup > 0 or cutmix > 0:
+        ds = ds.enumerate().map(
+            lambda i, batch: extra.mix_batch(batch[0], batch[1], tf.random.experimental.stateless_fold_in(
+                mix_seed, i), mixup, cutmix),
+            num_parallel_calls=parallel, deterministic=True)
+    return ds
 
 
 def repeat_by_factor(ds, paths, factors, seed):
@@ -214,49 +255,70 @@ def repeat_by_factor(ds, paths, factors, seed):
     return ds.enumerate().flat_map(copies)
 
 
-def augment(image, seed, config):
+def augment(image, seed, settings):
     """Crops, RandAugment, flips, rotation, colour jitter, noise, erasing as configured; repeatable from `seed`.
 
     The functions beyond crop, flip and colour jitter are in `dataset.augment` and `dataset.randaugment`.
+
+    Args:
+        image: uint8 or float32 [height, width, 3]. Pixel values in [0, 255].
+        seed: int [2]. Stateless seed of this image's draws.
+        settings: PipelineSettings. Reads image_size and the augmentation settings.
+
+    Returns:
+        float32 [image_size, image_size, 3] in [0, 255].
     """
-    size = config.image_size
     image = tf.cast(image, tf.float32)
     seed = tf.cast(seed, tf.int64)
     seeds = tf.random.experimental.stateless_split(seed, num=6)
     # Seeds of the later additions come from a second split, so the first six (and the images of
     # runs without the additions) are unchanged.
     more = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), num=6)
-    if config.crop_scale is not None:
+    if settings.crop_scale is not None:
         begin, crop, _ = tf.image.stateless_sample_distorted_bounding_box(
-            tf.shape(image), tf.zeros([1, 0, 4]), seed=seeds[0], area_range=config.crop_scale,
-            aspect_ratio_range=config.crop_ratio, min_object_covered=0.0, use_image_if_no_bounding_boxes=True,
+            tf.shape(image), tf.zeros([1, 0, 4]), seed=seeds[0], area_range=settings.crop_scale,
+            aspect_ratio_range=settings.crop_ratio, min_object_covered=0.0, use_image_if_no_bounding_boxes=True,
             max_attempts=20)
         image = tf.slice(image, begin, crop)
-    if config.multiscale_crop is not None:
-        image = extra.multiscale_crop(image, config.multiscale_crop, more[0])
-    image = resize(image, size)
-    if getattr(config, "randaugment_ops", 0) > 0:
+    if settings.multiscale_crop is not None:
+        image = extra.multiscale_crop(image, settings.multiscale_crop, more[0])
+    image = resize(image, settings.image_size)
+    if settings.randaugment_ops > 0:
         # A seed of its own (fold-in 2; `more` uses fold-in 1), so the other draws stay as they were.
-        image = rand_augment(image, config.randaugment_ops, config.randaugment_magnitude,
+        image = rand_augment(image, settings.randaugment_ops, settings.randaugment_magnitude,
                              tf.random.experimental.stateless_fold_in(seed, 2))
-    if config.rotation > 0:
-        image = extra.random_rotation(image, config.rotation, more[1])
-    if config.flip in ("horizontal", "both"):
+    if settings.rotation > 0:
+        image = extra.random_rotation(image, settings.rotation, more[1])
+    left_right, up_down = FLIPS[settings.flip]
+    if left_right:
         image = tf.image.stateless_random_flip_left_right(image, seeds[1])
-    if config.flip in ("vertical", "both"):
+    if up_down:
         image = tf.image.stateless_random_flip_up_down(image, seeds[2])
-    if config.color_jitter > 0:
-        s = config.color_jitter
-        image = tf.image.stateless_random_brightness(image, 255.0 * s, seeds[3])
-        image = tf.image.stateless_random_contrast(image, 1 - s, 1 + s, seeds[4])
-        image = tf.image.stateless_random_saturation(image, 1 - s, 1 + s, seeds[5])
+    return _photometric(image, settings, seeds[3:], more[2:])
+
+
+def _photometric(image, settings, jitter_seeds, more):
+    """`augment`'s colour jitter, hue, noise and erasing, in that order.
+
+    Args:
+        image: float32 [height, width, 3]. Pixel values in [0, 255].
+        settings: PipelineSettings. Reads color_jitter, hue_jitter, gaussian_noise, salt_and_pepper, cutout,
+            cutout_count.
+        jitter_seeds: int [3, 2]. Seeds of brightness, contrast and saturation.
+        more: int [4, 2]. Seeds of hue, Gaussian noise, salt and pepper, erasing.
+    """
+    if settings.color_jitter > 0:
+        s = settings.color_jitter
+        image = tf.image.stateless_random_brightness(image, 255.0 * s, jitter_seeds[0])
+        image = tf.image.stateless_random_contrast(image, 1 - s, 1 + s, jitter_seeds[1])
+        image = tf.image.stateless_random_saturation(image, 1 - s, 1 + s, jitter_seeds[2])
         image = tf.clip_by_value(image, 0.0, 255.0)
-    if config.hue_jitter > 0:
-        image = tf.clip_by_value(extra.random_hue(image, config.hue_jitter, more[2]), 0.0, 255.0)
-    if config.gaussian_noise > 0:
-        image = extra.gaussian_noise(image, config.gaussian_noise, more[3])
-    if config.salt_and_pepper > 0:
-        image = extra.salt_and_pepper(image, config.salt_and_pepper, more[4])
-    if config.cutout > 0:
-        image = extra.random_erasing(image, config.cutout, config.cutout_count, more[5])
+    if settings.hue_jitter > 0:
+        image = tf.clip_by_value(extra.random_hue(image, settings.hue_jitter, more[0]), 0.0, 255.0)
+    if settings.gaussian_noise > 0:
+        image = extra.gaussian_noise(image, settings.gaussian_noise, more[1])
+    if settings.salt_and_pepper > 0:
+        image = extra.salt_and_pepper(image, settings.salt_and_pepper, more[2])
+    if settings.cutout > 0:
+        image = extra.random_erasing(image, settings.cutout, settings.cutout_count, more[3])
     return image

@@ -2,7 +2,7 @@
 search space", CVPR Workshops 2020), stateless: the draws of an image are a function of its seed.
 
 Keras's `keras.layers.RandAugment` draws from a generator it owns, so it cannot repeat an image's
-augmentation from (`config.seed`, epoch, index) as the rest of `dataset.pipeline.augment` does.
+augmentation from (the `seed` setting, epoch, index) as the rest of `dataset.pipeline.augment` does.
 
 Magnitude convention: `magnitude` is on the paper's 0-10 scale and every operation's strength grows
 linearly with it, reaching at 10 the maxima of the paper and torchvision: rotate 30 degrees,

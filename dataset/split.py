@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from dataset.arguments import run_tool
 from dataset.labels import LabelFileError, read_labels, write_labels_csv
 
 
@@ -99,12 +100,7 @@ def main(argv=None):
     parser.add_argument("--kept", default=None, help="output for the rest (default <stem>.fit.csv)")
     parser.add_argument("--held-out", default=None, help="output for the held-out rows (default <stem>.val.csv)")
     args = parser.parse_args(argv)
-    try:
-        split_label_file(args.label_file, args.fraction, args.seed, args.kept, args.held_out)
-    except (LabelFileError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_tool(split_label_file, args.label_file, args.fraction, args.seed, args.kept, args.held_out)[1]
 
 
 if __name__ == "__main__":

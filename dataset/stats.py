@@ -20,8 +20,9 @@ import sys
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure renders with Agg and leaves pyplot's state alone
 
+from dataset.arguments import class_list, run_tool
 from dataset.cooccurrence import conditional_probability, cooccurrence_counts
-from dataset.labels import LabelFileError, LabelTable, read_labels
+from dataset.labels import LabelTable, read_labels
 from utils.atomic import atomic_path, write_text
 
 MAX_TICK_LABELS = 60  # beyond this many classes, names on the axes overlap into a black band
@@ -131,8 +132,6 @@ def _plot_matrix(path, names, matrix, title, colorbar_label):
 
 
 def main(argv=None):
-    from dataset.importers.cli import class_list  # the CLIs share the a,b,c / @file syntax
-
     parser = argparse.ArgumentParser(prog="python -m dataset.stats", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv or text label file")
@@ -140,11 +139,9 @@ def main(argv=None):
     parser.add_argument("--classes", type=class_list, default=None,
                         help="class names a,b,c or @file (required for the text format)")
     args = parser.parse_args(argv)
-    try:
-        stats = label_statistics(args.label_file, args.output_dir, args.classes)
-    except (LabelFileError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    stats, status = run_tool(label_statistics, args.label_file, args.output_dir, args.classes)
+    if status:
+        return status
     histogram = ", ".join(f"{k}: {n}" for k, n in stats["labels_per_image"]["histogram"].items() if n)
     print(f"{stats['images']} images, {len(stats['class_names'])} classes, "
           f"labels per image: mean {stats['labels_per_image']['mean']:.3f} ({histogram})")

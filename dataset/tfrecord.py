@@ -106,6 +106,34 @@ def tfrecord_dataset(file_pattern_or_list, num_classes, shuffle_files=False, see
     return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def tfrecord_source(table, tfrecord_dir="", seed=None):
+    """Returns a dataset of (encoded bytes, labels, name) read from TFRecord shards of `table`.
+
+    The shards live in `<label file>.tfrecords/` (or `tfrecord_dir/<label file name>/`); they are
+    written on first use and again whenever the label file is newer than them, so editing the
+    labels never trains on stale records.
+
+    Args:
+        table: LabelTable. A split read from its label file (`table.source`).
+        tfrecord_dir: str. Folder of the shard folders; "": beside each label file.
+        seed: int or None. Seed of the shard order (see `tfrecord_dataset`).
+    """
+    stem = os.path.splitext(os.path.basename(table.source))[0]
+    folder = os.path.join(tfrecord_dir, stem) if tfrecord_dir else os.path.splitext(table.source)[0] + ".tfrecords"
+    sidecar = os.path.join(folder, "data.json")
+    fresh = False
+    if os.path.isfile(sidecar) and os.path.getmtime(sidecar) >= os.path.getmtime(table.source):
+        with open(sidecar) as f:
+            info = json.load(f)
+        fresh = info.get("num_examples") == len(table) and info.get("class_names") == table.class_names
+    if fresh:
+        shards = [os.path.join(folder, s["file"]) for s in info["shards"]]
+    else:
+        print(f"Writing TFRecords for {table.source} into {folder}")
+        shards = write_tfrecords(table, folder)
+    return tfrecord_dataset(shards, len(table.class_names), shuffle_files=True, seed=seed)
+
+
 def verify_tfrecords(file_pattern_or_list, num_classes):
     """Reads every shard on its own and raises naming the first damaged one.
 

@@ -1,4 +1,8 @@
-"""Wires input normalisation, a backbone and a head into one Keras model."""
+"""Wires input normalisation, a backbone and a head into one Keras model.
+
+Importing this module registers every custom layer of the model (normalisation, backbones,
+heads), so a `.keras` file of it loads in safe mode.
+"""
 
 import os
 
@@ -6,37 +10,43 @@ import keras
 
 from backbone import BACKBONES, get_backbone
 from backbone.applications import APPLICATIONS, load_imagenet_weights
-from multi_label.heads import HEADS
+from multi_label.heads import HEADS, HeadSettings
 from multi_label.preprocessing import InputNormalization
 from utils.config import ConfigError
+from utils.settings import pick, settings_class
+
+ModelSettings = settings_class(
+    "ModelSettings",
+    """backbone backbone_width backbone_weights normalization image_size""",
+    """The settings `build_model` reads: the backbone and input ones, and those of the heads.""",
+    __name__, bases=(HeadSettings,))
 
 
-def build_model(config, num_classes, train_labels=None, class_names=None):
+def build_model(settings, num_classes, train_labels=None, class_names=None):
     """Builds the classifier: images in [0, 255] of any size -> logits [batch, num_classes].
 
     A `groups` head gives a dict of logits instead, one [batch, K] entry per attribute group.
 
     Args:
-        config: Config. Reads backbone, backbone_width, backbone_weights, normalization, head and
-            the settings of that head.
+        settings: ModelSettings. The backbone, its input and the head.
         num_classes: int. Number of labels (label columns).
         train_labels: np.ndarray or None. Training labels [N, num_classes]; needed by the
             label-graph heads (ml_gcn, ssgrl), which keep the co-occurrence graph inside the model.
         class_names: list[str] or None. Needed with `label_embeddings` (word vectors by class name).
     """
-    build_backbone, default_normalization = get_backbone(config.backbone)
-    if config.head not in HEADS:
-        raise ValueError(f"head must be one of {sorted(HEADS)}. Received: head={config.head!r}")
-    mode = default_normalization if config.normalization == "backbone" else config.normalization
+    build_backbone, default_normalization = get_backbone(settings.backbone)
+    head = HEADS[settings.head]
+    mode = default_normalization if settings.normalization == "backbone" else settings.normalization
     # Height and width are left open: global pooling makes the head independent of input size.
     # Flattening makes the feature map's size part of the head, so the input size is fixed then.
-    side = config.image_size if config.pooling == "flatten" and config.head in ("linear", "groups") else None
+    side = settings.image_size if settings.pooling == "flatten" and head.uses_pooling else None
     images = keras.Input((side, side, 3), name="image")
-    features = build_backbone(InputNormalization(mode, name="normalization")(images), width=config.backbone_width)
-    logits = HEADS[config.head](features, num_classes, config, train_labels=train_labels, class_names=class_names)
-    model = keras.Model(images, logits, name=f"{config.backbone}_{config.head}")
-    if config.backbone_weights not in ("", "none"):
-        load_backbone_weights(model, config.backbone_weights, config.backbone, config.backbone_width)
+    features = build_backbone(InputNormalization(mode, name="normalization")(images), width=settings.backbone_width)
+    logits = head.build(features, num_classes, pick(HeadSettings, settings), train_labels=train_labels,
+                        class_names=class_names)
+    model = keras.Model(images, logits, name=f"{settings.backbone}_{settings.head}")
+    if settings.backbone_weights not in ("", "none"):
+        load_backbone_weights(model, settings.backbone_weights, settings.backbone, settings.backbone_width)
     return model
 
 

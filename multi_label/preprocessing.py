@@ -5,7 +5,37 @@ from keras import ops
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-NORMALIZATIONS = ("imagenet", "standardize", "unit", "raw")
+
+
+def _imagenet(x):
+    mean = ops.convert_to_tensor([255.0 * m for m in IMAGENET_MEAN], dtype=x.dtype)
+    std = ops.convert_to_tensor([255.0 * s for s in IMAGENET_STD], dtype=x.dtype)
+    return (x - mean) / std
+
+
+def _standardize(x):
+    mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+    std = ops.std(x, axis=(1, 2, 3), keepdims=True)
+    # the floor keeps a flat image finite, as tf.image.per_image_standardization does
+    count = ops.cast(ops.prod(ops.shape(x)[1:]), x.dtype)
+    return (x - mean) / ops.maximum(std, ops.rsqrt(count))
+
+
+def _unit(x):
+    return x / 255.0
+
+
+def _raw(x):
+    return x
+
+
+# Mode -> function of the images in the layer's compute dtype.
+NORMALIZATIONS = {
+    "imagenet": _imagenet,
+    "standardize": _standardize,
+    "unit": _unit,
+    "raw": _raw,
+}
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
@@ -25,20 +55,7 @@ class InputNormalization(keras.layers.Layer):
         self.mode = mode
 
     def call(self, images):
-        x = ops.cast(images, self.compute_dtype)
-        if self.mode == "imagenet":
-            mean = ops.convert_to_tensor([255.0 * m for m in IMAGENET_MEAN], dtype=x.dtype)
-            std = ops.convert_to_tensor([255.0 * s for s in IMAGENET_STD], dtype=x.dtype)
-            return (x - mean) / std
-        if self.mode == "standardize":
-            mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
-            std = ops.std(x, axis=(1, 2, 3), keepdims=True)
-            # the floor keeps a flat image finite, as tf.image.per_image_standardization does
-            count = ops.cast(ops.prod(ops.shape(x)[1:]), x.dtype)
-            return (x - mean) / ops.maximum(std, ops.rsqrt(count))
-        if self.mode == "unit":
-            return x / 255.0
-        return x
+        return NORMALIZATIONS[self.mode](ops.cast(images, self.compute_dtype))
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}

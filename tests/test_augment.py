@@ -1,24 +1,20 @@
 """dataset.augment and its wiring: shapes, value ranges, repeatability, mixed -1 targets, repeat factors."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from configs import Config
 from dataset import augment as aug
-from dataset.pipeline import augment, make_dataset
+from dataset.pipeline import PipelineSettings, augment, make_dataset
 from dataset.sampling import repeat_factors
 
 SEED = tf.constant([3, 7], tf.int64)
 OTHER = tf.constant([4, 7], tf.int64)
 
 
-def config(**changes):
-    settings = {"image_size": 32, "batch_size": 4, "shuffle_buffer": 64, **changes}
-    return dataclasses.replace(Config(), **settings)
+def settings(**changes):
+    return PipelineSettings(**{"image_size": 32, "batch_size": 4, "shuffle_buffer": 64, **changes})
 
 
 def image(height=40, width=50):
@@ -71,7 +67,7 @@ def test_multiscale_crop_sides_come_from_the_list():
 
 
 def test_pipeline_augment_with_everything_on_is_repeatable_and_sized():
-    cfg = config(rotation=15.0, hue_jitter=0.1, gaussian_noise=5.0, salt_and_pepper=0.01, cutout=0.1, cutout_count=2,
+    cfg = settings(rotation=15.0, hue_jitter=0.1, gaussian_noise=5.0, salt_and_pepper=0.01, cutout=0.1, cutout_count=2,
                  multiscale_crop=(1.0, 0.875, 0.75, 0.66, 0.5), color_jitter=0.2, flip="horizontal")
     x = tf.cast(image(), tf.uint8)
     first, again = augment(x, SEED, cfg).numpy(), augment(x, SEED, cfg).numpy()
@@ -83,7 +79,7 @@ def test_new_settings_off_leave_augment_unchanged():
     # With every augmentation at its default (off), training images are the plain resized ones.
     x = tf.cast(image(), tf.uint8)
     reference = tf.image.resize(tf.cast(x, tf.float32), [32, 32], antialias=True)
-    np.testing.assert_array_equal(augment(x, SEED, config()).numpy(), reference.numpy())
+    np.testing.assert_array_equal(augment(x, SEED, settings()).numpy(), reference.numpy())
 
 
 def test_mix_targets_keep_unknown():
@@ -134,7 +130,7 @@ def write_images(tmp_path, n):
 def test_training_dataset_mixes_batches(tmp_path):
     paths = write_images(tmp_path, 8)
     labels = np.array([[1, 0], [0, -1]] * 4, np.int32)
-    cfg = config(batch_size=4, mixup_alpha=0.4, deterministic=True)
+    cfg = settings(batch_size=4, mixup_alpha=0.4, deterministic=True)
     batches = list(make_dataset(paths, labels, cfg, training=True))
     assert len(batches) == 2 and batches[0][1].dtype == tf.float32
     targets = np.concatenate([b[1].numpy() for b in batches])
@@ -149,7 +145,7 @@ def test_repeat_factor_sampling_counts(tmp_path):
     labels[3, 1] = 1
     factors = repeat_factors(labels, 0.4)
     assert factors[3] == pytest.approx(2.0) and factors[0] == 1.0
-    cfg = config(batch_size=1, repeat_factor_threshold=0.4, deterministic=True)
+    cfg = settings(batch_size=1, repeat_factor_threshold=0.4, deterministic=True)
     ds = make_dataset(paths, labels, cfg, training=True)
     epoch = [int(round(float(b[0].numpy()[0, 0, 0, 0]) / 20)) for b in ds]
     assert sorted(epoch) == sorted(list(range(10)) + [3])
@@ -165,7 +161,7 @@ def test_repeat_factor_stochastic_rounding_mean(tmp_path):
     labels[0, 1] = 1
     factors = repeat_factors(labels, 0.25)
     assert factors[0] == pytest.approx(1.5)
-    cfg = config(batch_size=1, repeat_factor_threshold=0.25, deterministic=True, shuffle_buffer=1)
+    cfg = settings(batch_size=1, repeat_factor_threshold=0.25, deterministic=True, shuffle_buffer=1)
     counts = []
     for epoch in range(40):  # every epoch has its own draws
         ds = make_dataset(paths, labels, cfg, training=True, first_epoch=epoch)

@@ -12,8 +12,8 @@ import pytest
 from backbone import BACKBONES, get_backbone
 from backbone.applications import APPLICATIONS, KerasApplicationsPreprocessing, imagenet_weights_file
 from configs import Config
+from multi_label.model import ModelSettings, backbone_layers, build_model
 from multi_label.optim.finetune import FreezeBackbone, fine_tuning_callbacks, scale_backbone_learning_rate
-from multi_label.model import backbone_layers, build_model
 from utils.config import ConfigError, load_config
 
 # the smallest setting of each family: hand-written ResNets at 1/8 width, MobileNets at their
@@ -48,7 +48,7 @@ def round_trip(model, tmp_path, x):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in BACKBONES])
 def test_every_backbone_builds_at_two_sizes_and_round_trips(name, tmp_path):
-    model = build_model(config(backbone=name, backbone_width=tiny_width(name)), num_classes=3)
+    model = build_model(ModelSettings(backbone=name, backbone_width=tiny_width(name)), num_classes=3)
     for size in (64, 96):
         logits = model(images(size))
         assert logits.shape == (2, 3) and logits.dtype == "float32"
@@ -73,14 +73,14 @@ def test_published_parameter_counts():
 
 def test_backbone_layers_hold_every_weight_but_the_head():
     for name in ("resnet18", "mobilenetv3_small"):
-        model = build_model(config(backbone=name, backbone_width=tiny_width(name)), num_classes=3)
+        model = build_model(ModelSettings(backbone=name, backbone_width=tiny_width(name)), num_classes=3)
         inside = {id(w) for layer in backbone_layers(model) for w in layer.weights}
         outside = [w.path for w in model.weights if id(w) not in inside]
         assert outside == ["logits/kernel", "logits/bias"], outside
 
 
 def test_preact_resnet_structure():
-    model = build_model(config(backbone="preact_resnet18", backbone_width=0.25), num_classes=3)
+    model = build_model(ModelSettings(backbone="preact_resnet18", backbone_width=0.25), num_classes=3)
     names = {layer.name for layer in model.layers}
     assert "preact_resnet18_stem_bn" not in names and "preact_resnet18_post_bn" in names
     assert "preact_resnet18_s1_b1_preact_bn" in names and "preact_resnet18_s1_b1_bn2" not in names
@@ -139,7 +139,8 @@ def test_imagenet_offline_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(file_utils, "urlretrieve", offline)
     monkeypatch.setattr(file_utils.config, "keras_home", lambda: str(tmp_path))  # an empty cache
     with pytest.raises(ConfigError) as error:
-        build_model(config(backbone="mobilenetv3_small", backbone_weights="imagenet", backbone_width=1.0), num_classes=3)
+        build_model(ModelSettings(backbone="mobilenetv3_small", backbone_weights="imagenet", backbone_width=1.0),
+                    num_classes=3)
     message = str(error.value)
     assert "\n" not in message
     file_name = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
@@ -147,29 +148,29 @@ def test_imagenet_offline_is_one_clear_error(monkeypatch, tmp_path):
                               "(https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/")
     assert f"pass its local path as backbone_weights=<path>/{file_name}" in message
     with pytest.raises(ConfigError, match="Keras publishes no ImageNet weights for backbone='resnet18'"):
-        build_model(config(backbone_weights="imagenet", backbone_width=0.125), num_classes=3)
+        build_model(ModelSettings(backbone_weights="imagenet", backbone_width=0.125), num_classes=3)
 
 
 def test_backbone_weights_from_a_keras_notop_file(tmp_path):
     from keras.src.legacy.saving import legacy_h5_format
 
-    source = build_model(config(backbone="mobilenetv3_small"), num_classes=3)
+    source = build_model(ModelSettings(backbone="mobilenetv3_small"), num_classes=3)
     path = str(tmp_path / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5")
     with h5py.File(path, "w") as f:  # the layout of Keras's own *_notop.h5 files
         legacy_h5_format.save_weights_to_hdf5_group(f, source.get_layer("mobilenetv3_small"))
-    target = build_model(config(backbone="mobilenetv3_small", backbone_weights=path), num_classes=5)
+    target = build_model(ModelSettings(backbone="mobilenetv3_small", backbone_weights=path), num_classes=5)
     for a, b in zip(source.get_layer("mobilenetv3_small").get_weights(),
                     target.get_layer("mobilenetv3_small").get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="loads into the keras.applications backbones"):
-        build_model(config(backbone_width=0.125, backbone_weights=path), num_classes=3)
+        build_model(ModelSettings(backbone_width=0.125, backbone_weights=path), num_classes=3)
 
 
 def test_backbone_weights_from_a_keras_model_of_another_head(tmp_path):
-    source = build_model(config(backbone_width=0.125, head="csra"), num_classes=4)
+    source = build_model(ModelSettings(backbone_width=0.125, head="csra"), num_classes=4)
     path = str(tmp_path / "source.keras")
     source.save(path)
-    target = build_model(config(backbone_width=0.125, backbone_weights=path), num_classes=6)
+    target = build_model(ModelSettings(backbone_width=0.125, backbone_weights=path), num_classes=6)
     for layer in backbone_layers(target):
         for a, b in zip(layer.get_weights(), source.get_layer(layer.name).get_weights()):
             np.testing.assert_array_equal(a, b)
@@ -184,20 +185,20 @@ def test_config_checks_backbone_before_any_work():
 
 
 def test_width_of_a_fixed_width_application_is_left_aside_with_a_note(capsys):
-    model = build_model(config(backbone="efficientnetv2_b0", backbone_width=0.5), num_classes=3)
+    model = build_model(ModelSettings(backbone="efficientnetv2_b0", backbone_width=0.5), num_classes=3)
     assert "note: backbone_width=0.5 does not apply to backbone='efficientnetv2_b0'" in capsys.readouterr().out
     assert model.get_layer("efficientnetv2_b0").count_params() == 5919312  # the published network
 
 
 def small_model(seed=0):
     keras.utils.set_random_seed(seed)
-    return build_model(config(backbone_width=0.125), num_classes=3)
+    return build_model(ModelSettings(backbone_width=0.125), num_classes=3)
 
 
 def test_frozen_backbone_for_the_first_epochs_then_trained():
     model = small_model()
     optimizer = keras.optimizers.Adam(1e-2)
-    callbacks = fine_tuning_callbacks(config(freeze_epochs=1), model, optimizer)
+    callbacks = fine_tuning_callbacks(model, optimizer, backbone=Config().backbone, freeze_epochs=1)
     assert [type(c) for c in callbacks] == [FreezeBackbone]
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
     layers = backbone_layers(model)

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from configs import Config
-from conftest import ROOT
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
 ROWS = "".join(f"img{i}.png,{i % 2},{(i + 1) % 2}\n" for i in range(16))
@@ -56,6 +56,43 @@ def test_bad_setting_stops_with_one_line(tmp_path, args, expected):
     result = run(tmp_path, *args)
     assert_stopped_before_training(tmp_path, result, 2, expected)
     assert not (tmp_path / "models").exists()
+
+
+GROUPS = ["head='groups'", "groups={'a': 3, 'b': 2}"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["lr_schedule='step'"], "lr_schedule='step' with lr_steps=None: the step schedule follows the lr_steps table; "
+                             "set lr_steps={epoch: multiplier of lr}, e.g. {30: 0.1, 60: 0.01}"),
+    (["epochs=2", "warmup_epochs=2"], "warmup_epochs=2.0 with epochs=2: the warmup would last the whole training; "
+                                      "expected warmup_epochs < epochs"),
+    (["min_lr=0.1", "lr=0.01"], "min_lr=0.1 with lr=0.01: the lowest learning rate is above the peak; expected "
+                                "min_lr <= lr"),
+    ([*GROUPS, "mixup_alpha=0.2"], "head='groups' with mixup_alpha=0.2: MixUp mixes label vectors, but a group's "
+                                   "label is one class index; expected mixup_alpha=0"),
+    ([*GROUPS, "cutmix_alpha=1.0"], "head='groups' with cutmix_alpha=1.0: CutMix mixes label vectors, but a group's "
+                                    "label is one class index; expected cutmix_alpha=0"),
+    ([*GROUPS, "repeat_factor_threshold=0.05"],
+     "head='groups' with repeat_factor_threshold=0.05: repeat-factor sampling counts the positives of each class "
+     "column, but a group's label is one class index; expected repeat_factor_threshold=0"),
+    ([*GROUPS, "pos_weight='auto'"], "head='groups' with pos_weight='auto': the one-of-K losses have no positive "
+                                     "weight per class, so it would be ignored; expected pos_weight=None"),
+    ([*GROUPS, "loss='focal'"], "head='groups' with loss='focal' and focal_alpha=0.25: the one-of-K focal loss has "
+                                "no class weighting, so focal_alpha would be ignored; set focal_alpha=-1 (off)"),
+    ([*GROUPS, "loss='asl'"], "head='groups' with loss='asl' and asl_clip=0.05: the one-of-K ASL has no probability "
+                              "shift, so asl_clip would be ignored; set asl_clip=0"),
+    (["head='groups'"], "head='groups' with groups=None: head='groups' and a groups dict ({group: number of "
+                        "classes}) go together"),
+    (["head='csra'", "csra_heads=2", "csra_temperatures=[1]"],
+     "csra_temperatures=[1] must list one temperature per head (csra_heads=2)"),
+    (["mode=predict"], "input is empty; mode=predict needs input=<image | folder | label file>"),
+    (["mode=import"], "import_source is empty; name the annotation file or folder to import"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_settings_that_do_not_go_together_stop_before_any_data(tmp_path, args, expected):
+    result = run(tmp_path, *args)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()  # no demo data built, no run
 
 
 @pytest.mark.parametrize("files, args, code, expected", [

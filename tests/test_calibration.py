@@ -8,30 +8,49 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from dataset.pipeline import make_dataset
-from multi_label.evaluation.calibration import fit_and_save_calibration, load_calibration
-from dataset.splits import load_split
-from multi_label.evaluation.inference import predict_dataset, sigmoid
 from tiny_run import save_tiny_model, tiny_config
-from utils.config import ConfigError
+
+from dataset.pipeline import PipelineSettings, make_dataset
+from dataset.splits import SplitSettings, load_split
+from multi_label.evaluation.calibration import fit_and_save_calibration
+from multi_label.evaluation.inference import predict_dataset, sigmoid
 from multi_label.evaluation.metrics import binarize
 from multi_label.evaluation.thresholds import fit_temperature, fit_thresholds, save_thresholds
+from multi_label.trained_run import load_calibration
+from utils.config import ConfigError
+from utils.settings import pick
+
+
+def fit(config, path):
+    """Fits and saves the calibration of the model at `path` as training does, on the config's val_labels."""
+    val = load_split(pick(SplitSettings, config), "val_labels")
+    return fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
+
+
+def calibration(config, path, names):
+    """The Calibration that test and predict would use with `config`."""
+    return load_calibration(path, names, thresholds=config.thresholds, threshold=config.threshold,
+                            temperature_scaling=config.temperature_scaling)
+
+
+def val_names(config):
+    return load_split(pick(SplitSettings, config), "val_labels").class_names
 
 
 @pytest.fixture
 def fitted(data_dir, tmp_path):
     config = tiny_config(data_dir)
     path, model = save_tiny_model(config, tmp_path / "run")
-    info = fit_and_save_calibration(config, path)
+    info = fit(config, path)
     return config, path, model, info
 
 
 def test_fit_saves_the_validation_optimum_by_class_name(fitted):
     config, path, model, info = fitted
-    table = load_split(config, "val_labels")
-    logits, labels, _ = predict_dataset(model, make_dataset(table.images, table.labels, config, training=False))
+    table = load_split(pick(SplitSettings, config), "val_labels")
+    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False)
+    logits, labels, _ = predict_dataset(model, dataset)
     folder = os.path.dirname(path)
     saved = json.loads(open(os.path.join(folder, "thresholds.json")).read())["thresholds"]
     assert list(saved) == table.class_names
@@ -54,18 +73,18 @@ def class_f1(labels, predicted):
 def test_load_uses_fitted_or_fixed_as_configured(fitted):
     config, path, _, _ = fitted
     saved = list(json.loads(open(os.path.join(os.path.dirname(path), "thresholds.json")).read())["thresholds"].values())
-    names = load_split(config, "val_labels").class_names
-    used = load_calibration(config, path, names)
+    names = val_names(config)
+    used = calibration(config, path, names)
     assert used.kind == "fitted" and np.allclose(used.thresholds, saved) and used.temperature is None
-    fixed = load_calibration(dataclasses.replace(config, thresholds="fixed", threshold=0.3), path, names)
+    fixed = calibration(dataclasses.replace(config, thresholds="fixed", threshold=0.3), path, names)
     assert fixed.kind == "fixed" and np.all(fixed.thresholds == 0.3) and np.allclose(fixed.fitted, saved)
 
 
 def test_temperature_scales_probabilities_not_fitted_decisions(fitted):
     config, path, _, info = fitted
-    names = load_split(config, "val_labels").class_names
-    plain = load_calibration(config, path, names)
-    scaled = load_calibration(dataclasses.replace(config, temperature_scaling=True), path, names)
+    names = val_names(config)
+    plain = calibration(config, path, names)
+    scaled = calibration(dataclasses.replace(config, temperature_scaling=True), path, names)
     assert scaled.temperature == pytest.approx(info["temperature"])
     # logits large enough that sigmoid(logits / T) saturates to 1.0 for T < 1
     logits = np.random.default_rng(1).normal(0, 30, (400, len(names)))
@@ -73,41 +92,41 @@ def test_temperature_scales_probabilities_not_fitted_decisions(fitted):
     assert np.array_equal(scaled.predict(logits), binarize(sigmoid(logits), plain.thresholds))
     assert np.array_equal(plain.predict(logits), scaled.predict(logits))
     fixed = dataclasses.replace(config, temperature_scaling=True, thresholds="fixed", threshold=0.7)
-    fixed = load_calibration(fixed, path, names)  # a fixed threshold applies to the calibrated probabilities
+    fixed = calibration(fixed, path, names)  # a fixed threshold applies to the calibrated probabilities
     assert np.array_equal(fixed.predict(logits), sigmoid(logits / info["temperature"]) >= 0.7)
 
 
 def test_missing_or_stale_thresholds_fall_back_to_fixed_with_a_note(fitted, capsys):
     config, path, model, _ = fitted
-    names = load_split(config, "val_labels").class_names
+    names = val_names(config)
     # another model in the same file: saving the same weights again within the same second gives the same bytes
     # (the .keras metadata records the time to the second), so change a weight first
     kernel = model.trainable_weights[0]
     kernel.assign(kernel + 0.01)
     model.save(path)
-    stale = load_calibration(config, path, names)
+    stale = calibration(config, path, names)
     assert stale.kind == "fixed" and stale.fitted is None and np.all(stale.thresholds == config.threshold)
     assert "was fitted for another model file" in capsys.readouterr().out
     for name in ("thresholds.json", "calibration.json"):
         os.remove(os.path.join(os.path.dirname(path), name))
-    missing = load_calibration(config, path, names)
+    missing = calibration(config, path, names)
     assert missing.kind == "fixed"
     assert "thresholds.json not found" in capsys.readouterr().out
 
 
 def test_unreadable_thresholds_file_is_one_clear_error(fitted):
     config, path, _, _ = fitted
-    names = load_split(config, "val_labels").class_names
+    names = val_names(config)
     os.remove(os.path.join(os.path.dirname(path), "calibration.json"))
     save_thresholds(os.path.join(os.path.dirname(path), "thresholds.json"), ["other"] * 1, [0.5])
     with pytest.raises(ConfigError, match="thresholds.json: class names differ"):
-        load_calibration(config, path, names)
+        calibration(config, path, names)
 
 
 def test_no_validation_split_fits_nothing(data_dir, tmp_path, capsys):
     config = tiny_config(data_dir, val_labels="")
     path, _ = save_tiny_model(config, tmp_path / "run")
-    assert fit_and_save_calibration(config, path) is None
+    assert fit(config, path) is None
     assert "no per-class thresholds fitted (val_labels is empty)" in capsys.readouterr().out
     assert not os.path.exists(tmp_path / "run" / "thresholds.json")
 

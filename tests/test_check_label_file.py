@@ -1,5 +1,3 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
-
 import io
 import json
 import os
@@ -8,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from dataset.labels import read_labels
 from dataset import check as checker
+from dataset.labels import read_labels
 
 
 def _picture(mode="RGB", size=(24, 16)):

@@ -1,12 +1,15 @@
 """Config parsing: overrides, config files, and one clear line for each kind of mistake."""
 
+import ast
+import dataclasses
 import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
-from utils.config import ConfigError, load_config
+
+from configs import Config
+from utils.config import ConfigError, _check_type, load_config, reference_table
 
 
 def test_defaults_and_overrides():
@@ -27,6 +30,12 @@ def test_tuple_setting_accepts_list():
     (["epochs=True"], "epochs=True has type bool; expected int"),
     (["lr=-1"], "lr=-1 is out of range; expected a number > 0"),
     (["mode=tset"], "mode='tset' is not allowed; expected one of"),
+    (["backbone=resnt50"], "; did you mean 'resnet50'?"),
+    (["formats=['keras', 'pdf']"], "formats=['keras', 'pdf'] is out of range; expected a non-empty list from "
+                                   "keras, savedmodel, tflite_float32, tflite_float16, tflite_dynamic_int8, "
+                                   "tflite_int8, onnx"),
+    (["formats=()"], "formats=() is out of range; expected a non-empty list from keras, savedmodel,"),
+    (["formats='keras'"], "formats='keras' has type str; expected tuple"),
     (["crop_scale=(0.9, 0.5)"], "crop_scale=(0.9, 0.5) is out of range"),
     (["run_name=a/b"], "run_name='a/b' is out of range; expected a non-empty folder name"),
     (["epochs"], "argument 'epochs' is not key=value"),
@@ -38,10 +47,41 @@ def test_bad_values_name_key_and_allowed(args, expected):
     assert "\n" not in str(info.value)
 
 
+def test_tuple_entries_are_checked_against_their_type():
+    assert load_config(["formats=['keras', 'onnx']"]).formats == ("keras", "onnx")  # a list becomes a tuple
+    assert _check_type("scales", [1, 0.5], tuple[float, ...]) == (1.0, 0.5)
+    with pytest.raises(ConfigError, match=r"^scales=\(1, 'a'\) has an entry of type str; expected tuple of float$"):
+        _check_type("scales", (1, "a"), tuple[float, ...])
+
+
+def test_every_setting_has_a_comment_above_it():
+    lines = (ROOT / "configs.py").read_text().splitlines()
+    page = next(node for node in ast.parse("\n".join(lines)).body if isinstance(node, ast.ClassDef))
+    bare = [node.target.id for node in page.body if isinstance(node, ast.AnnAssign)
+            if not lines[node.lineno - 2].strip().startswith("#") or lines[node.lineno - 2].strip().startswith("# ---")]
+    assert bare == []
+    inline = [number for number, line in enumerate(lines, 1) if "  # " in line and not line.strip().startswith("#")]
+    assert inline == []  # the explanation goes above the setting, not beside it
+
+
+def test_reference_table_joins_the_comment_block_and_adds_the_choices():
+    rows = {row.split(" | ")[0][3:-1]: row.split(" | ") for row in reference_table().splitlines()
+            if row.startswith("| `")}
+    assert list(rows) == [field.name for field in dataclasses.fields(Config)]
+    assert rows["formats"][1] == ('`("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", '
+                                  '"tflite_int8")`')
+    assert rows["run_name"][2] == ("Names the output folders models/<run_name>/ and logs/<run_name>/; the same name "
+                                   "resumes the same run. |")
+    assert rows["flip"][2].endswith("Choices: `none`, `horizontal`, `vertical`, `both`. |")
+    assert "Entries from: `keras`, `savedmodel`," in rows["formats"][2]
+    assert "P(j\\|i)" in rows["gcn_threshold"][2]  # a | inside a cell is escaped for the Markdown table
+
+
 def test_config_file_dataclass_and_plain(tmp_path):
     dataclass_file = tmp_path / "mine.py"
     dataclass_file.write_text(
-        "from dataclasses import dataclass\n@dataclass\nclass Config:\n    epochs: int = 7  # more\n    lr: float = 0.1\n")
+        "from dataclasses import dataclass\n@dataclass\nclass Config:\n"
+        "    epochs: int = 7  # more\n    lr: float = 0.1\n")
     config = load_config([f"config={dataclass_file}", "lr=0.5"])
     assert config.epochs == 7 and config.lr == 0.5  # the command line wins over the file
     plain = tmp_path / "plain.py"

@@ -2,17 +2,19 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 from configs import Config
-from conftest import ROOT
 from dataset.labels import read_labels
 from multi_label.tasks.data import run_check, run_import, run_stats
 from utils.config import ConfigError
+from utils.run_folder import run_folders
 
 VOC_XML = """<annotation><filename>{name}</filename>
 {objects}</annotation>"""
@@ -43,15 +45,35 @@ def test_import_voc_then_stats_then_check(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="import_output=.* exists; choose another name or overwrite=True"):
         run_import(config(import_format="voc", import_source=str(tmp_path / "voc"), import_output=out))
 
-    stats_dir = run_stats(config(train_labels=out, val_labels="", test_labels="", run_name="s"))
+    stats_config = config(train_labels=out, val_labels="", test_labels="", run_name="s")
+    assert run_stats(stats_config) is None
+    stats_dir = os.path.join(run_folders(stats_config.run_name)[0], "stats")
     stats = json.loads((tmp_path / stats_dir / "train" / "stats.json").read_text())
     assert stats["images"] == 3 and stats["positives"]["cat"] == 1 and stats["unknown"]["cat"] == 1
 
     assert run_check(config(train_labels=out, val_labels="", test_labels="")) == 0
     (tmp_path / "voc" / "img1.jpg").write_bytes(b"")  # a zero-byte image
     assert run_check(config(train_labels=out, val_labels="", test_labels="")) == 1
-    assert [r[0] for r in [l.split(",") for l in open(tmp_path / "labels" / "train.clean.csv")]][1:] == [
+    assert [r[0] for r in [line.split(",") for line in open(tmp_path / "labels" / "train.clean.csv")]][1:] == [
         "../voc/img0.jpg", "../voc/img2.jpg"]
+
+
+def test_check_names_the_setting_of_a_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"val_labels='.*none.csv': label file not found"):
+        run_check(config(train_labels="", val_labels=str(tmp_path / "none.csv"), test_labels=""))
+
+
+def test_text_import_takes_the_configured_class_names(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    (tmp_path / "list.txt").write_text("a.jpg 1 0\n")
+    out = str(tmp_path / "out.csv")
+    assert run_import(config(import_format="text", import_source=str(tmp_path / "list.txt"), import_output=out,
+                             class_names=["x", "y"])) is None
+    assert read_labels(out).class_names == ["x", "y"]
+    make_voc(tmp_path / "voc")  # a format that names its classes keeps its own
+    run_import(config(import_format="voc", import_source=str(tmp_path / "voc"), import_output=str(tmp_path / "v.csv"),
+                      class_names=["dog", "cat"]))
+    assert read_labels(str(tmp_path / "v.csv")).class_names == ["cat", "dog"]
 
 
 def test_import_option_mismatch_names_the_setting(tmp_path):

@@ -7,11 +7,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_run import save_tiny_model, tiny_config
 
-from multi_label.tasks.debug import COLUMNS, first_nonfinite, layer_statistics, run_debug
-from multi_label.losses import build_loss
-from multi_label.model import build_model
-from tiny_run import tiny_config
+from multi_label.evaluation.layer_statistics import COLUMNS, first_nonfinite, layer_statistics
+from multi_label.losses import LossSettings, build_loss
+from multi_label.model import ModelSettings, build_model
+from multi_label.tasks.debug import run_debug
+from utils.config import ConfigError
+from utils.settings import pick
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def batch():
 def tiny_model(data_dir):
     config = tiny_config(data_dir)
     keras.utils.set_random_seed(0)
-    return config, build_model(config, 10)
+    return config, build_model(pick(ModelSettings, config), 10)
 
 
 def by_layer(rows):
@@ -35,7 +38,16 @@ def by_layer(rows):
 def test_run_debug_writes_table_csv_and_histograms(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(data_dir)
-    rows = run_debug(config)
+    computed = []  # the rows run_debug computes, to compare with the CSV it writes
+
+    def keep_rows(*args):
+        result = layer_statistics(*args)
+        computed.append(result[0])
+        return result
+
+    monkeypatch.setattr("multi_label.tasks.debug.layer_statistics", keep_rows)
+    run_debug(config)
+    (rows,) = computed
     out = capsys.readouterr().out
     assert "Layer statistics of one training batch of 8 images through a freshly initialised" in out
     with open(tmp_path / "models" / "tiny" / "debug" / "layer_stats.csv") as f:
@@ -54,7 +66,7 @@ def test_run_debug_writes_table_csv_and_histograms(data_dir, tmp_path, monkeypat
 
 def test_gradient_statistics_are_the_true_gradients(data_dir, batch):
     config, model = tiny_model(data_dir)
-    loss = build_loss(config)
+    loss = build_loss(pick(LossSettings, config))
     rows, tensors, value = layer_statistics(model, loss, *batch)
     with tf.GradientTape() as tape:
         reference = loss(batch[1], model(batch[0], training=True))
@@ -71,20 +83,20 @@ def test_broken_layers_are_flagged(data_dir, batch):
     stem = model.get_layer("resnet18_stem_conv")
     kernel = stem.kernel.numpy()
     stem.kernel.assign(np.zeros(kernel.shape))  # constant input to the stem BN: all zeros after ReLU
-    rows = by_layer(layer_statistics(model, build_loss(config), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
     assert "dead" in rows["resnet18_stem_relu"]["flags"] and rows["resnet18_stem_relu"]["dead_channels"] == 1
     stem.kernel.assign(kernel)
 
     logits = model.get_layer("logits")
     logits.kernel.assign(logits.kernel.numpy() * 1e7)
-    rows = by_layer(layer_statistics(model, build_loss(config), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
     assert "exploding" in rows["logits"]["flags"] and "dead" not in rows["resnet18_stem_relu"]["flags"]
 
     conv = model.get_layer("resnet18_s2_b1_conv1")
     kernel = conv.kernel.numpy()
     kernel[0, 0, 0, 0] = np.nan
     conv.kernel.assign(kernel)
-    rows = by_layer(layer_statistics(model, build_loss(config), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
     assert "nan/inf" in rows["resnet18_s2_b1_conv1"]["flags"] and rows["resnet18_s2_b1_conv1"]["out_nan"] > 0
     assert rows["resnet18_s1_b1_conv1"]["out_nan"] == 0  # upstream: only its gradient turns NaN
     assert first_nonfinite(list(rows.values())) == "resnet18_s2_b1_conv1"
@@ -97,3 +109,16 @@ def test_checkpoint_is_used_when_given(data_dir, tmp_path, monkeypatch, capsys):
     run_debug(dataclasses.replace(config, checkpoint="m.keras", run_name="other"))
     assert "through m.keras" in capsys.readouterr().out
     assert (tmp_path / "models" / "other" / "debug" / "layer_stats.csv").is_file()
+
+
+def test_groups_head_stops_before_reading_labels(data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    groups = tiny_config(data_dir, head="groups", groups={"pos1": 10, "pos2": 10})
+    with pytest.raises(ConfigError, match=r"^mode=debug supports the sigmoid heads; head='groups' \(one softmax "
+                                          r"per group\) is not handled$"):
+        run_debug(groups)
+    # a groups checkpoint with settings that do not say so: named before the (missing) label file is read
+    path, _ = save_tiny_model(groups, "run", class_names=["pos1", "pos2"])
+    with pytest.raises(ConfigError, match=rf"^mode=debug supports the sigmoid heads; checkpoint={path!r} has a "
+                                          r"head='groups'"):
+        run_debug(tiny_config(data_dir, checkpoint=path, train_labels="missing.csv"))

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from dataset.demo import CLASS_NAMES, _split_pools, build_demo_data
+from dataset.demo import CLASS_NAMES, _split_pools, build_demo_data, ensure_demo_data
 from dataset.labels import read_labels
 
 
@@ -59,7 +59,8 @@ def test_colour_statistics_do_not_reveal_the_digits(tmp_path):
     def features(table):
         images = np.stack([np.asarray(Image.open(p), np.float32) / 255 for p in table.images])
         flat = images.reshape(len(images), -1, 3)
-        return np.concatenate([flat.mean(1), flat.std(1), np.percentile(flat, [10, 50, 90], axis=1).reshape(len(images), -1)], 1)
+        percentiles = np.percentile(flat, [10, 50, 90], axis=1).reshape(len(images), -1)
+        return np.concatenate([flat.mean(1), flat.std(1), percentiles], 1)
 
     train, test = read_labels(paths["train"]), read_labels(paths["test"])
     x_train, x_test = features(train), features(test)
@@ -69,3 +70,14 @@ def test_colour_statistics_do_not_reveal_the_digits(tmp_path):
         aps.append(average_precision_score(test.labels[:, c], model.predict_proba(x_test)[:, 1]))
         chance.append(test.labels[:, c].mean())
     assert np.mean(aps) < np.mean(chance) + 0.1, (np.mean(aps), np.mean(chance))
+
+
+def test_ensure_builds_only_missing_files_inside_the_demo_folder(tmp_path, capsys):
+    folder = tmp_path / "demo"
+    ensure_demo_data([str(tmp_path / "mine.csv"), ""], str(folder), 20, seed=0)
+    assert not folder.exists()  # a missing file of the user's own is never replaced by demo data
+    ensure_demo_data([str(folder / "train.csv"), str(folder / "val.csv")], str(folder), 20, seed=0, groups=True)
+    assert f"Building the demo data in {folder} (20 images, seed 0)" in capsys.readouterr().out
+    assert (folder / "train.csv").is_file() and (folder / "test_groups.csv").is_file()
+    ensure_demo_data([str(folder / "train.csv")], str(folder), 20, seed=0)
+    assert "Building" not in capsys.readouterr().out  # present: left as it is

@@ -18,6 +18,7 @@ Each run is a `python run.py` process: the CPU can be split into logical devices
 collective ops of MultiWorkerMirroredStrategy configured, only before TensorFlow starts.
 """
 
+import json
 import os
 import re
 import socket
@@ -27,9 +28,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import ROOT
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
-from conftest import ROOT
 from dataset.demo import build_demo_data
 
 GLOBAL_BATCH = 16
@@ -137,8 +138,7 @@ def test_multi_worker_two_processes_match_one_device(workdir, single_device):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = []
     for index in range(2):
-        tf_config = '{"cluster": %s, "task": {"type": "worker", "index": %d}}' % (
-            str(cluster).replace("'", '"'), index)
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         workers.append(start(workdir, "multi", "strategy='multi_worker'", f"batch_size={GLOBAL_BATCH // 2}",
                              env=environment(TF_CONFIG=tf_config)))
     outputs = [finish(worker) for worker in workers]
@@ -153,17 +153,15 @@ def test_multi_worker_two_processes_match_one_device(workdir, single_device):
 
 
 def test_build_strategy_one_device_and_missing_tf_config(monkeypatch):
-    import dataclasses
-
     import tensorflow as tf
 
     from configs import Config
     from multi_label.training.distribute import build_strategy, is_chief
     from utils.config import ConfigError
 
-    strategy = build_strategy(dataclasses.replace(Config(), strategy="none"))
+    strategy = build_strategy("none")
     assert strategy.num_replicas_in_sync == 1 and is_chief(strategy)
-    assert build_strategy(Config()).num_replicas_in_sync == max(1, len(tf.config.list_logical_devices("GPU")))
+    assert build_strategy(Config().strategy).num_replicas_in_sync == max(1, len(tf.config.list_logical_devices("GPU")))
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="TF_CONFIG"):
-        build_strategy(dataclasses.replace(Config(), strategy="multi_worker"))
+        build_strategy("multi_worker")

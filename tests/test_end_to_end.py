@@ -10,9 +10,9 @@ import time
 
 import keras
 import numpy as np
+from conftest import ROOT
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
-from conftest import ROOT
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
 

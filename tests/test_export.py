@@ -10,15 +10,18 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from configs import Config
 from dataset.labels import write_labels_csv
-from multi_label.export.formats import EXPORTERS, FILES, check_formats, run_convert, serving_archive
-from multi_label.model import build_model
-from utils.config import LIMITS, ConfigError
 from multi_label.evaluation.thresholds import save_thresholds
+from multi_label.export.formats import EXPORTERS, FILES, check_formats, serving_archive
+from multi_label.export.parity import QUANTIZED_FORMATS
+from multi_label.model import ModelSettings, build_model
+from multi_label.tasks.convert import run_convert
+from utils.config import ConfigError, load_config
+from utils.settings import pick
 
 CLASSES = ["cat", "dog", "car", "tree"]
 THRESHOLDS = [0.3, 0.5, 0.6, 0.9]
@@ -43,7 +46,7 @@ def exported(tmp_path_factory):
         Config(), backbone_width=0.125, image_size=SIZE, run_name="tiny", train_labels=str(root / "labels.csv"),
         val_labels="", test_labels=str(root / "labels.csv"), checkpoint=str(root / "models/tiny/best.keras"),
         formats=tuple(f for f in EXPORTERS if f != "onnx"), parity_images=0, calibration_images=6)
-    model = build_model(config, len(CLASSES))
+    model = build_model(pick(ModelSettings, config), len(CLASSES))
     os.makedirs(root / "models/tiny")
     model.save(config.checkpoint)
     (root / "models/tiny/classes.json").write_text(json.dumps(CLASSES))
@@ -159,9 +162,34 @@ def test_bad_format_name_is_one_clear_line(tmp_path):
         check_formats(["keras", "bogus"])
 
 
-def test_limits_accept_every_format():
-    test, _ = LIMITS["formats"]
-    assert test(tuple(EXPORTERS)) and not test(()) and not test(("keras", "tflite")) and not test(("savedmodel ",))
+def test_config_accepts_every_format_and_only_those():
+    assert load_config([f"formats={tuple(EXPORTERS)!r}"]).formats == tuple(EXPORTERS)
+    for bad in [(), ("keras", "tflite"), ("savedmodel ",)]:
+        with pytest.raises(ConfigError, match="^formats="):
+            load_config([f"formats={bad!r}"])
+
+
+def test_one_registry_of_formats():
+    assert FILES == {name: entry.file for name, entry in EXPORTERS.items()}
+    assert len(set(FILES.values())) == len(FILES)  # no two formats write the same file
+    assert set(QUANTIZED_FORMATS) <= set(EXPORTERS)  # parity judges real formats by their mAP drop
+    assert [name for name, entry in EXPORTERS.items() if entry.calibrated] == ["tflite_int8"]
+
+
+def test_groups_head_stops_before_reading_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    groups = dataclasses.replace(Config(), backbone_width=0.125, image_size=SIZE, head="groups",
+                                 groups={"a": 2, "b": 3}, train_labels="missing.csv", test_labels="missing.csv",
+                                 checkpoint="run/best.keras")
+    with pytest.raises(ConfigError, match=r"^mode=convert supports the sigmoid heads; head='groups' \(one softmax "
+                                          r"per group\) is not handled$"):
+        run_convert(groups)
+    os.makedirs("run")
+    build_model(pick(ModelSettings, groups), len(groups.groups)).save("run/best.keras")
+    # settings that do not say so: the checkpoint is named before the (missing) label files are read
+    with pytest.raises(ConfigError, match=r"^mode=convert supports the sigmoid heads; checkpoint='run/best.keras' "
+                                          r"has a head='groups'"):
+        run_convert(dataclasses.replace(groups, head="linear", groups=None))
 
 
 def test_onnx_without_tf2onnx_names_the_fix():

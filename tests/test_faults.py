@@ -17,10 +17,12 @@ import time
 import keras
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from multi_label.training.callbacks import AtomicBackupAndRestore, BestAndLastCheckpoint, TrainingError
 from tiny_run import save_tiny_model, tiny_config
+
+from multi_label.training.backup import AtomicBackupAndRestore
+from multi_label.training.callbacks import BestAndLastCheckpoint
+from multi_label.training.errors import TrainingError
 
 TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}

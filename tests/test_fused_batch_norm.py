@@ -66,8 +66,8 @@ def test_mixed_precision_and_fallbacks():
     np.testing.assert_allclose(tf.cast(out, tf.float32), reference(x, training=True), atol=0.05)
     flat = tf.reshape(x, [4, 30, 8])  # 3-D: Keras's own path
     two = FusedBatchNormalization(epsilon=1e-5)
-    np.testing.assert_allclose(two(flat, training=True), keras.layers.BatchNormalization(epsilon=1e-5)(flat, training=True),
-                               rtol=1e-5, atol=1e-5)
+    keras_bn = keras.layers.BatchNormalization(epsilon=1e-5)
+    np.testing.assert_allclose(two(flat, training=True), keras_bn(flat, training=True), rtol=1e-5, atol=1e-5)
 
 
 def test_saved_and_loaded_with_the_model(tmp_path):

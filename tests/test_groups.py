@@ -11,12 +11,13 @@ import sys
 import keras
 import numpy as np
 import tensorflow as tf
-
 from conftest import ROOT
+
 from configs import Config
 from multi_label.evaluation.groups import confusion_matrix, evaluate_groups, group_accuracy, group_targets
-from multi_label.losses import build_group_losses
-from multi_label.model import build_model
+from multi_label.losses import LossSettings, build_group_losses
+from multi_label.model import ModelSettings, build_model
+from utils.settings import pick
 
 
 def test_accuracy_and_confusion_matrix_ignore_unknown_labels():
@@ -40,9 +41,9 @@ def test_evaluate_groups_means_over_groups_with_known_labels():
 def test_group_model_trains_with_one_loss_per_group():
     groups = {"pos1": 10, "pos2": 10}
     config = dataclasses.replace(Config(), head="groups", groups=groups, backbone_width=0.125)
-    model = build_model(config, len(groups))
+    model = build_model(pick(ModelSettings, config), len(groups))
     assert len(model.outputs) == 2
-    model.compile(optimizer="adam", loss=build_group_losses(config, groups))
+    model.compile(optimizer="adam", loss=build_group_losses(pick(LossSettings, config), groups))
     labels = np.array([[3, -1], [7, 2], [0, -1], [9, 9]], np.int32)
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     dataset = group_targets(tf.data.Dataset.from_tensor_slices((images, labels)).batch(2), list(groups))

@@ -1,20 +1,17 @@
 """Heads: every head builds at two sizes and round-trips; CSRA, ML-GCN and SSGRL against NumPy
 transcriptions of their papers' formulas; label embeddings from a GloVe file."""
 
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
 
-from configs import Config
 from dataset.cooccurrence import conditional_probability
-from multi_label.heads import HEADS
+from multi_label.heads import HEADS, HeadSettings
 from multi_label.heads.csra import ClassSpecificResidualAttention
 from multi_label.heads.embeddings import load_label_embeddings
 from multi_label.heads.ml_gcn import GraphConvolutionalClassifiers, mlgcn_adjacency
 from multi_label.heads.ssgrl import SemanticGraphHead
-from multi_label.model import build_model
+from multi_label.model import ModelSettings, build_model
 from utils.config import ConfigError, load_config
 
 GROUPS = {"colour": 4, "shape": 3}
@@ -24,7 +21,7 @@ LABELS = np.array([[1, 1, 0, 0, -1], [1, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1,
 
 def config(**changes):
     # small graph widths keep the graph heads fast; everything else is the default
-    return dataclasses.replace(Config(), **{"backbone_width": 0.125, "graph_hidden": 16, "csra_heads": 2, **changes})
+    return ModelSettings(**{"backbone_width": 0.125, "graph_hidden": 16, "csra_heads": 2, **changes})
 
 
 def head_model(head, backbone="resnet18", width=0.125):
@@ -192,6 +189,19 @@ def test_graph_heads_keep_file_embeddings_fixed(tmp_path):
         np.testing.assert_array_equal(loaded(images(64), training=False), model(images(64), training=False))
         learned = build_model(config(head=head), 5, train_labels=LABELS).get_layer(head).label_vectors
         assert learned.trainable and learned.shape == (5, 300)
+
+
+def test_every_head_builds_from_head_settings_alone():
+    features = keras.Input((4, 4, 8))
+    for name, head in HEADS.items():
+        settings = HeadSettings(head=name, groups=GROUPS if name == "groups" else None, graph_hidden=4)
+        logits = head.build(features, len(GROUPS) if name == "groups" else 5, settings, train_labels=LABELS)
+        assert isinstance(logits, dict) == (name == "groups")
+
+
+def test_groups_head_needs_one_group_per_label_column():
+    with pytest.raises(ConfigError, match=r"one entry per label column \(3\)"):
+        build_model(config(head="groups", groups=GROUPS), 3)
 
 
 def test_graph_heads_need_the_training_labels():

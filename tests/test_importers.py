@@ -1,17 +1,15 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
-
 import json
 import os
 
 import numpy as np
 import pytest
 
+from dataset.importers import cli as import_labels
 from dataset.importers.coco import coco_labels, import_coco
 from dataset.importers.names_csv import import_names_csv
 from dataset.importers.text import import_text
 from dataset.importers.voc import import_voc
 from dataset.labels import LabelFileError, read_labels
-from dataset.importers import cli as import_labels
 
 CARDS = "/work/shared/data/cards"
 

@@ -1,13 +1,11 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
-
 import json
 
 import numpy as np
 import pytest
 
+from dataset import stats as label_stats
 from dataset.cooccurrence import conditional_probability, cooccurrence_counts
 from dataset.labels import read_labels, write_labels_csv
-from dataset import stats as label_stats
 
 # 5 images x 3 classes; class 2 is never present, one unknown in each of classes 0 and 1.
 LABELS = np.array([

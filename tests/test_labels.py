@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from dataset.labels import LabelFileError, read_labels, write_labels_csv
+from dataset.splits import SplitSettings, load_split, load_training_splits
+from utils.config import ConfigError
 
 
 def write(tmp_path, name, text):
@@ -63,7 +65,8 @@ def test_group_values(tmp_path):
     table = read_labels(path, groups={"colour": 12, "type": 6})
     assert table.labels.tolist() == [[11, -1], [0, 5]]
     bad = write(tmp_path, "b.csv", "image,colour,type\na.jpg,12,0\n")
-    with pytest.raises(LabelFileError, match="b.csv:2: column 'colour' has value '12'; expected an integer from -1 to 11"):
+    message = "b.csv:2: column 'colour' has value '12'; expected an integer from -1 to 11"
+    with pytest.raises(LabelFileError, match=message):
         read_labels(bad, groups={"colour": 12, "type": 6})
 
 
@@ -78,3 +81,34 @@ def test_write_round_trip(tmp_path):
 def test_missing_file():
     with pytest.raises(LabelFileError, match="nope.csv: label file not found"):
         read_labels("nope.csv")
+
+
+def splits(tmp_path, **changes):
+    """Train (3 images, classes a b), val (a b) and test (a c) label files."""
+    files = {"train": "image,a,b\n1.jpg,1,0\n2.jpg,0,1\n3.jpg,1,1\n", "val": "image,a,b\n4.jpg,1,0\n",
+             "test": "image,a,c\n5.jpg,0,1\n"}
+    paths = {f"{split}_labels": write(tmp_path, f"{split}.csv", text) for split, text in files.items()}
+    return SplitSettings(**{**paths, "batch_size": 2, **changes})
+
+
+def test_load_split_names_the_setting(tmp_path):
+    settings = splits(tmp_path)
+    assert load_split(settings, "val_labels").class_names == ["a", "b"]
+    assert load_split(splits(tmp_path, val_labels=""), "val_labels") is None
+    with pytest.raises(ConfigError, match=r"^test_labels='.*test.csv' has classes \['a', 'c'\], but the model has"):
+        load_split(settings, "test_labels", ["a", "b"])
+    with pytest.raises(ConfigError, match=r"^val_labels='x.csv': label file not found$"):
+        load_split(splits(tmp_path, val_labels="x.csv"), "val_labels")
+    with pytest.raises(ValueError, match="key must be one of"):
+        load_split(settings, "image_root")
+
+
+def test_load_training_splits_checks_batch_and_every_split(tmp_path):
+    train, val = load_training_splits(splits(tmp_path, test_labels=""))
+    assert (len(train), len(val)) == (3, 1)
+    with pytest.raises(ConfigError, match="test_labels=.* has classes"):  # found before training, not after
+        load_training_splits(splits(tmp_path))
+    with pytest.raises(ConfigError, match=r"train_labels='.*' has 3 images, fewer than batch_size=4; lower batch_size"):
+        load_training_splits(splits(tmp_path, test_labels="", batch_size=4))
+    with pytest.raises(ConfigError, match="train_labels is empty"):
+        load_training_splits(splits(tmp_path, train_labels=""))

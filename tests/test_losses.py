@@ -1,5 +1,7 @@
 """Tests for multi_label.losses against NumPy transcriptions of the papers."""
 
+import dataclasses
+import inspect
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from configs import Config
 from multi_label.losses import (
     GROUP_LOSSES,
     LOSSES,
@@ -18,6 +21,7 @@ from multi_label.losses import (
     BinaryCrossEntropy,
     FocalLoss,
     GHMCLoss,
+    LossSettings,
     SoftmaxAsymmetric,
     SoftmaxCrossEntropy,
     SoftmaxFocal,
@@ -26,6 +30,9 @@ from multi_label.losses import (
     build_loss,
     positive_weights_from_labels,
 )
+from multi_label.losses.builder import family_arguments
+from utils.config import ConfigError, load_config
+from utils.settings import pick
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -205,20 +212,7 @@ GROUP_FACTORIES = {
 
 
 def config(**overrides):
-    settings = dict(
-        loss="bce",
-        label_smoothing=0.0,
-        pos_weight=None,
-        focal_gamma=2.0,
-        focal_alpha=0.25,
-        ghm_bins=30,
-        ghm_momentum=0.75,
-        asl_gamma_pos=0.0,
-        asl_gamma_neg=4.0,
-        asl_clip=0.05,
-    )
-    settings.update(overrides)
-    return types.SimpleNamespace(**settings)
+    return LossSettings(**overrides)
 
 
 def tiny_model(num_outputs, seed=0):
@@ -508,9 +502,23 @@ def test_build_loss_auto_pos_weight_uses_train_labels():
         build_loss(config(pos_weight="balanced"), train_labels=labels)
 
 
-def test_build_loss_rejects_unknown_name_quoting_allowed_ones():
-    with pytest.raises(ValueError, match=r"\['asl', 'bce', 'focal', 'ghm'\].*'hinge'"):
-        build_loss(config(loss="hinge"))
+def test_unknown_loss_name_is_rejected_at_config_load_quoting_allowed_ones():
+    # the config's Literal holds the names of LOSSES; the builders do not check them again
+    with pytest.raises(ConfigError, match=r"'hinge'.*\[('(asl|bce|focal|ghm)'(, )?){4}\]"):
+        load_config(["loss=hinge"])
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_family_setting_reaches_its_loss(name):
+    # a setting `<loss>_<argument>` is passed on only when the loss takes `argument`: none may be lost
+    prefix = f"{name}_"
+    family = [f.name[len(prefix):] for f in dataclasses.fields(LossSettings) if f.name.startswith(prefix)]
+    assert all(argument in inspect.signature(LOSSES[name]).parameters for argument in family)
+    assert set(family_arguments(config(loss=name), LOSSES[name])) == set(family)
+
+
+def test_loss_settings_defaults_are_the_config_defaults():
+    assert LossSettings() == pick(LossSettings, Config())
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

@@ -8,12 +8,32 @@ import pytest
 
 from backbone import BACKBONES, get_backbone
 from configs import Config
-from multi_label.model import build_model
+from multi_label.heads import HeadSettings
+from multi_label.model import ModelSettings, build_model
 from multi_label.preprocessing import IMAGENET_MEAN, IMAGENET_STD, InputNormalization
+from utils.settings import pick
 
 
 def tiny(**changes):
-    return dataclasses.replace(Config(), **{"backbone_width": 0.125, **changes})
+    return ModelSettings(**{"backbone_width": 0.125, **changes})
+
+
+def test_settings_defaults_are_the_config_defaults():
+    assert ModelSettings() == pick(ModelSettings, Config())
+    assert HeadSettings() == pick(HeadSettings, Config())
+    assert {f.name for f in dataclasses.fields(ModelSettings)} >= {f.name for f in dataclasses.fields(HeadSettings)}
+
+
+def test_whole_config_still_builds():
+    # duck typing: a caller that passes the whole Config in the settings slot keeps working
+    model = build_model(dataclasses.replace(Config(), backbone_width=0.125), num_classes=3)
+    assert model.output_shape == (None, 3)
+
+
+def test_only_heads_that_pool_fix_the_input_size_when_flattening():
+    assert build_model(tiny(head="linear", pooling="flatten"), 3).input_shape == (None, 64, 64, 3)
+    # csra attends over the whole map and ignores `pooling`: any input size still works
+    assert build_model(tiny(head="csra", pooling="flatten"), 3).input_shape == (None, None, None, 3)
 
 
 @pytest.mark.parametrize("size", [64, 96])
@@ -24,9 +44,9 @@ def test_resnet18_any_input_size(size):
 
 
 def test_no_conv_bias_and_bn_after_every_conv():
-    model = build_model(Config(), num_classes=10)
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    model = build_model(ModelSettings(), num_classes=10)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(convs) == 20 and len(bns) == 20  # 17 main convs + 3 downsample shortcuts, each with a BN
     assert all(not c.use_bias for c in convs)
 

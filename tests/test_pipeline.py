@@ -1,6 +1,6 @@
 """The tf.data pipeline: formats, sizes, broken images skipped and named, repeatable augmentation."""
 
-import dataclasses
+import typing
 
 import keras
 import numpy as np
@@ -8,12 +8,12 @@ import pytest
 from PIL import Image
 
 from configs import Config
-from dataset.pipeline import DecodeReport, make_dataset
+from dataset.pipeline import FLIPS, DecodeReport, PipelineSettings, make_dataset
+from utils.settings import pick
 
 
-def config(**changes):
-    settings = {"image_size": 32, "batch_size": 4, "shuffle_buffer": 16, **changes}
-    return dataclasses.replace(Config(), **settings)
+def settings(**changes):
+    return PipelineSettings(**{"image_size": 32, "batch_size": 4, "shuffle_buffer": 16, **changes})
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def images(tmp_path):
         ("alpha.png", Image.fromarray(np.dstack([rgb, rgb[..., :1]])), "PNG"),
         ("bitmap.bmp", Image.fromarray(rgb), "BMP"),
         ("anim.gif", Image.fromarray(rgb).convert("P"), "GIF"),
-        ("deep.png", Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)), "PNG"),
+        ("deep.png", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), "PNG"),
     ]:
         image.save(tmp_path / name, format=fmt)
         paths.append(str(tmp_path / name))
@@ -37,7 +37,7 @@ def images(tmp_path):
 def test_every_format_decodes_to_rgb(images):
     labels = np.eye(len(images), 3, dtype=np.int32)
     report = DecodeReport(images)
-    batches = list(make_dataset(images, labels, config(), training=False, report=report))
+    batches = list(make_dataset(images, labels, settings(), training=False, report=report))
     x = np.concatenate([b[0].numpy() for b in batches])
     paths = [p.decode() for b in batches for p in b[2].numpy()]
     assert x.shape == (len(images), 32, 32, 3) and x.dtype == np.float32
@@ -55,18 +55,18 @@ def test_broken_images_are_skipped_and_named(images, tmp_path):
     labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.int32)
     for training in (False, True):
         report = DecodeReport(paths)
-        ds = make_dataset(paths, labels, config(batch_size=1), training=training, report=report)
+        ds = make_dataset(paths, labels, settings(batch_size=1), training=training, report=report)
         seen = [b for b in ds]
         assert len(seen) == 2
         assert report.skipped() == [str(truncated), str(text)]
     # evaluation keeps labels and names aligned with the images that survive
-    eval_batches = list(make_dataset(paths, labels, config(batch_size=4), training=False))
+    eval_batches = list(make_dataset(paths, labels, settings(batch_size=4), training=False))
     assert eval_batches[0][1].numpy().tolist() == [[1, 0], [1, 1]]
 
 
 def test_augmentation_is_repeatable_and_changes_images(images):
     labels = np.zeros((len(images), 2), np.int32)
-    cfg = config(color_jitter=0.3, flip="both", batch_size=2)
+    cfg = settings(color_jitter=0.3, flip="both", batch_size=2)
     first = [b[0].numpy() for b in make_dataset(images, labels, cfg, training=True)]
     second = [b[0].numpy() for b in make_dataset(images, labels, cfg, training=True)]
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
@@ -79,7 +79,7 @@ def test_augmentation_is_repeatable_and_changes_images(images):
 
 def test_without_cache_same_shapes(images):
     labels = np.zeros((len(images), 2), np.int32)
-    batches = list(make_dataset(images, labels, config(cache_images=False), training=True))
+    batches = list(make_dataset(images, labels, settings(cache_images=False), training=True))
     assert batches[0][0].shape == (4, 32, 32, 3)
 
 
@@ -93,7 +93,7 @@ def test_training_epochs_are_a_function_of_seed_and_epoch(tmp_path):
         Image.fromarray(pixels).save(path)
         paths.append(str(path))
     labels = np.zeros((10, 2), np.int32)
-    cfg = config(batch_size=3, image_size=8, flip="both")
+    cfg = settings(batch_size=3, image_size=8, flip="both")
 
     def order(batches):
         return [int(float(b[0].numpy()[k].mean()) // 20) for b in batches for k in range(3)]
@@ -101,7 +101,7 @@ def test_training_epochs_are_a_function_of_seed_and_epoch(tmp_path):
     keras.utils.set_random_seed(0)  # a global seed of 0 once broke tf.data's seed check here
     stream = make_dataset(paths, labels, cfg, training=True, steps_per_epoch=3)
     from_zero = order(stream.take(4 * 3))  # epochs 0..3
-    keras.utils.set_random_seed(7)  # the order depends on config.seed and the epoch, not on the global seed
+    keras.utils.set_random_seed(7)  # the order depends on the seed setting and the epoch, not on the global seed
     resumed = order(make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3).take(2 * 3))
     assert resumed == from_zero[2 * 9:]  # a stream started at epoch 2 is the uninterrupted run's epochs 2 and 3
     epochs = [from_zero[9 * e:9 * (e + 1)] for e in range(4)]
@@ -109,7 +109,8 @@ def test_training_epochs_are_a_function_of_seed_and_epoch(tmp_path):
     assert all(len(set(e)) == 9 for e in epochs)  # an epoch is 9 different images (the 10th is the dropped remainder)
     assert epochs[1] == order(make_dataset(paths, labels, cfg, training=True, first_epoch=1))  # one epoch alone
     # Augmentation draws too: the very pixels of epoch 2 repeat, flips included.
-    pixels = [b[0].numpy() for b in make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3).take(3)]
+    resumed_stream = make_dataset(paths, labels, cfg, training=True, first_epoch=2, steps_per_epoch=3)
+    pixels = [b[0].numpy() for b in resumed_stream.take(3)]
     again = [b[0].numpy() for b in stream.skip(6).take(3)]
     assert all(np.array_equal(a, b) for a, b in zip(pixels, again))
     corners = {tuple(np.argwhere(image[..., 0] == image[..., 0].max())[0]) for batch in pixels for image in batch}
@@ -120,7 +121,7 @@ def test_training_epochs_are_topped_up_to_steps_per_epoch(tmp_path, images):
     # 6 images of which 0 are broken, batch 4: 1 batch per epoch naturally; asked for 2, the epoch
     # repeats its own start rather than running into the next epoch.
     labels = np.zeros((len(images), 2), np.int32)
-    batches = list(make_dataset(images, labels, config(batch_size=4), training=True, steps_per_epoch=2).take(4))
+    batches = list(make_dataset(images, labels, settings(batch_size=4), training=True, steps_per_epoch=2).take(4))
     assert len(batches) == 4 and all(b[0].shape == (4, 32, 32, 3) for b in batches)
 
 
@@ -132,7 +133,16 @@ def test_center_crop_at_evaluation_keeps_the_centre(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "framed.png")
     paths, labels = [str(tmp_path / "framed.png")], np.zeros((1, 2), np.int32)
     for cache in (True, False):  # the cache resizes early: the crop must come before it
-        cropped = next(iter(make_dataset(paths, labels, config(center_crop=0.5, cache_images=cache), training=False)))
+        cropped = next(iter(make_dataset(paths, labels, settings(center_crop=0.5, cache_images=cache), training=False)))
         np.testing.assert_allclose(cropped[0].numpy()[0], np.broadcast_to([0, 255, 0], (32, 32, 3)), atol=1e-3)
-    whole = next(iter(make_dataset(paths, labels, config(), training=False)))[0].numpy()[0]
+    whole = next(iter(make_dataset(paths, labels, settings(), training=False)))[0].numpy()[0]
     assert whole[0, 0, 0] > 250  # without the crop the red frame is there
+
+
+def test_settings_defaults_are_the_configs():
+    assert PipelineSettings() == pick(PipelineSettings, Config())
+
+
+def test_every_flip_choice_has_its_flips():
+    flip_choices = typing.get_args(typing.get_type_hints(Config)["flip"])
+    assert sorted(FLIPS) == sorted(flip_choices)

@@ -4,16 +4,17 @@ import csv
 import math
 
 import keras
+from tiny_run import tiny_config
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 from multi_label.tasks.train import train
-from tiny_run import tiny_config
 
 
 def test_mixed_bfloat16_trains_to_a_finite_loss(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(tmp_path / "data", precision="mixed_bfloat16", jit_compile=False, steps_per_execution=2,
                          epochs=1, test_labels="")
+    keras.utils.set_random_seed(config.seed)  # as run.py does before it dispatches
     best = train(config)
     with open(tmp_path / "models" / "tiny" / "history.csv") as f:
         losses = [float(row["loss"]) for row in csv.DictReader(f)]

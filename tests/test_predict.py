@@ -10,14 +10,17 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
+from tiny_run import save_tiny_model, tiny_config
+
+from dataset.pipeline import PipelineSettings
+from dataset.splits import SplitSettings, load_split
 from multi_label.evaluation.calibration import fit_and_save_calibration
 from multi_label.tasks.predict import collect_inputs, run_predict
 from multi_label.tasks.test import run_test
-from tiny_run import save_tiny_model, tiny_config
 from utils.config import ConfigError, load_config
+from utils.settings import pick
 
 
 @pytest.fixture
@@ -69,7 +72,8 @@ def test_label_file_input_matches_test_mode_and_json_uses_fitted_thresholds(data
     np.testing.assert_allclose(np.array([r[2:] for r in predicted[1:]], float),
                                np.array([r[1:] for r in tested[1:]], float), atol=2e-6)
 
-    fit_and_save_calibration(config, path)
+    val = load_split(pick(SplitSettings, config), "val_labels")
+    fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
     thresholds = json.load(open("models/tiny/thresholds.json"))["thresholds"]
     run_predict(dataclasses.replace(config, thresholds="fitted", input=config.test_labels, output="out.json"))
     document = json.load(open("out.json"))
@@ -82,13 +86,14 @@ def test_label_file_input_matches_test_mode_and_json_uses_fitted_thresholds(data
         assert set(item["labels"]) ^ set(expected) <= set(borderline)  # JSON rounds to 6 decimals
 
 
-def test_single_image_and_default_output(data_dir, tmp_path, monkeypatch):
+def test_single_image_and_default_output(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(data_dir)
     path, _ = save_tiny_model(config, "models/tiny")
     image = str(data_dir / "test" / "00003.jpg")
-    written = run_predict(dataclasses.replace(config, input=image))
-    assert written == os.path.join("models", "tiny", "predict.csv")
+    run_predict(dataclasses.replace(config, input=image))
+    written = os.path.join("models", "tiny", "predict.csv")
+    assert capsys.readouterr().out.rstrip().endswith(f"; wrote {written}")
     rows = read_csv(written)
     assert len(rows) == 2 and rows[1][0] == image
 
@@ -116,3 +121,16 @@ def test_bad_inputs_are_one_clear_error(data_dir, tmp_path, monkeypatch):
         run_predict(dataclasses.replace(config, input="empty"))
     with pytest.raises(ConfigError, match=r"^output='x.txt' is out of range; expected \"\" or a file name ending"):
         load_config(["output=x.txt"])
+
+
+def test_groups_head_stops_before_reading_any_input(data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    groups = tiny_config(data_dir, head="groups", groups={"pos1": 10, "pos2": 10})
+    with pytest.raises(ConfigError, match=r"^mode=predict supports the sigmoid heads; head='groups' \(one softmax "
+                                          r"per group\) is not handled$"):
+        run_predict(dataclasses.replace(groups, input="missing.csv"))
+    # a groups checkpoint with settings that do not say so: named before the (missing) input is looked at
+    path, _ = save_tiny_model(groups, "models/tiny", class_names=["pos1", "pos2"])
+    with pytest.raises(ConfigError, match=rf"^mode=predict supports the sigmoid heads; checkpoint={path!r} has a "
+                                          r"head='groups' \(one softmax per group\) is not handled$"):
+        run_predict(tiny_config(data_dir, input="missing.csv"))

@@ -7,8 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageEnhance, ImageOps
 
-from configs import Config
-from dataset.pipeline import augment
+from dataset.pipeline import PipelineSettings, augment
 from dataset.randaugment import FILL, LEVELS, OPS, rand_augment
 
 SEED = tf.constant([3, 7], tf.int64)
@@ -121,7 +120,7 @@ def test_runs_in_tf_data_with_static_shape_and_the_eager_result():
 
 def test_pipeline_augment_applies_it_repeatably():
     image = tf.constant(photo(0, 256, 40, 50), tf.uint8)
-    on = dataclasses.replace(Config(), image_size=32, randaugment_ops=2, randaugment_magnitude=9.0)
+    on = PipelineSettings(image_size=32, randaugment_ops=2, randaugment_magnitude=9.0)
     first = augment(image, SEED, on).numpy()
     np.testing.assert_array_equal(first, augment(image, SEED, on).numpy())
     assert first.shape == (32, 32, 3)

@@ -2,8 +2,9 @@
 
 import dataclasses
 
-from configs import Config
 from conftest import ROOT
+
+from configs import Config
 from utils.config import reference_table
 
 

@@ -146,13 +146,9 @@ def test_rejects_negative_strength_and_unbuilt_model():
 
 
 def test_foundation_resnet18_every_conv_and_gamma_nothing_else():
-    import dataclasses
+    from multi_label.model import ModelSettings, build_model
 
-    from configs import Config
-    from multi_label.model import build_model
-
-    config = dataclasses.replace(Config(), backbone="resnet18", backbone_width=0.125, head="linear")
-    model = build_model(config, 10)
+    model = build_model(ModelSettings(backbone="resnet18", backbone_width=0.125, head="linear"), 10)
     counts = apply_weight_decay(model, conv=CONV, bn_gamma=GAMMA, verbose=False)
     convs = layers_of(model, keras.layers.Conv2D)
     dense = layers_of(model, keras.layers.Dense)

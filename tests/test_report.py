@@ -5,23 +5,27 @@ import json
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+from tiny_run import save_tiny_model, tiny_config
 
 from dataset.labels import read_labels, write_labels_csv
+from dataset.pipeline import PipelineSettings
+from dataset.splits import SplitSettings, load_split
 from multi_label.evaluation.calibration import fit_and_save_calibration
-from multi_label.tasks.test import run_test
-from tiny_run import save_tiny_model, tiny_config
 from multi_label.evaluation.report import FIGURES, confident_errors, confusion_counts, markdown_cell
+from multi_label.tasks.test import run_test
+from utils.settings import pick
 
 
 def test_report_has_every_figure_and_the_numbers_of_metrics_json(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(data_dir, report_examples=4)
     path, _ = save_tiny_model(config, "models/tiny")
-    fit_and_save_calibration(config, path)
-    metrics = run_test(config)
+    val = load_split(pick(SplitSettings, config), "val_labels")
+    fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
+    run_test(config)
     out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "models" / "tiny" / "metrics.json").read_text())
 
     folder = tmp_path / "models" / "tiny" / "report"
     for name in FIGURES.values():

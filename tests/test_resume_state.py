@@ -1,4 +1,5 @@
-"""A run killed after its warmup and resumed continues with the learning rate, optimizer state and weights it would have had."""
+"""A run killed after its warmup and resumed continues with the learning rate, optimizer state and weights it
+would have had; the state outside the weights (every loss's, the EMA swap's) comes back too."""
 
 import csv
 import json
@@ -12,7 +13,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-
 from conftest import ROOT
 from test_end_to_end import TINY, run
 
@@ -99,3 +99,43 @@ def test_killed_after_warmup_resumes_with_the_same_lr_and_optimizer_state(tmp_pa
     for key in final_straight:
         np.testing.assert_allclose(final_resumed[key], final_straight[key], rtol=1e-5, atol=1e-6, err_msg=key)
     print(f"largest difference after resume: {worst:.3g}")
+
+
+def group_losses(first=None, second=None):
+    from multi_label.losses import SoftmaxGHM
+
+    return {"colour": SoftmaxGHM(bins=4, accumulated_counts=first, name="colour_ghm"),
+            "shape": SoftmaxGHM(bins=4, accumulated_counts=second, name="shape_ghm")}
+
+
+def test_run_state_keeps_the_ghm_counts_of_every_group_loss():
+    from multi_label.training.run_state import restore_run_state, run_state
+
+    saved = group_losses([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0])
+    state = json.loads(json.dumps(run_state(saved)))  # as the backup's meta.json holds it
+    assert state == {"loss": [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], "ema_in_model": False}
+    resumed = group_losses()
+    restore_run_state(resumed, None, state)
+    assert [loss.accumulated_counts.tolist() for loss in resumed.values()] == state["loss"]
+
+
+def test_backup_of_a_groups_run_restores_every_group_loss(tmp_path):
+    import keras
+
+    from multi_label.training.backup import AtomicBackupAndRestore
+    from multi_label.training.callbacks import ValidationMAP, training_callbacks
+
+    def callbacks(losses):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        found = training_callbacks(str(tmp_path / "run"), str(tmp_path / "logs"), str(tmp_path / "backup"), losses,
+                                   ValidationMAP(None))
+        backup = next(c for c in found if isinstance(c, AtomicBackupAndRestore))
+        backup.set_model(model)
+        return backup
+
+    callbacks(group_losses([1.0, 0.0, 0.0, 2.0], [0.0, 3.0, 4.0, 0.0])).on_epoch_end(0)
+    resumed = group_losses()
+    callbacks(resumed).on_train_begin()
+    assert [loss.accumulated_counts.tolist() for loss in resumed.values()] == [[1.0, 0.0, 0.0, 2.0],
+                                                                               [0.0, 3.0, 4.0, 0.0]]

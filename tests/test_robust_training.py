@@ -2,7 +2,6 @@
 
 import numpy as np
 from PIL import Image
-
 from test_end_to_end import history_epochs, run
 
 

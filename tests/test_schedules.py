@@ -1,54 +1,35 @@
-"""Tests for multi_label.optim.schedules: values, serialization, resuming, callbacks."""
+"""Tests for multi_label.optim.schedules, plateau and schedule_callbacks: values, serialization, resuming."""
 
 import csv
 import math
-import types
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from multi_label.optim.optimizers import build_optimizer
-from multi_label.optim.schedules import SCHEDULES
-from multi_label.optim.schedules import LearningRateLogger
-from multi_label.optim.schedules import ReduceMultiplierOnPlateau
-from multi_label.optim.schedules import WarmupConstant
-from multi_label.optim.schedules import WarmupCosine
-from multi_label.optim.schedules import WarmupPlateau
-from multi_label.optim.schedules import build_schedule
-from multi_label.optim.schedules import schedule_callbacks
+from multi_label.optim.optimizers import OptimizerSettings, build_optimizer
+from multi_label.optim.plateau import ReduceMultiplierOnPlateau
+from multi_label.optim.schedule_callbacks import LearningRateLogger, schedule_callbacks
+from multi_label.optim.schedules import (
+    SCHEDULES,
+    ScheduleSettings,
+    WarmupConstant,
+    WarmupCosine,
+    WarmupPlateau,
+    build_schedule,
+)
+from utils.config import ConfigError, load_config
+from utils.settings import pick
 
 STEPS_PER_EPOCH = 10
 
 
 def make_config(**overrides):
-    config = dict(
-        optimizer="sgd",
-        lr=0.1,
-        momentum=0.9,
-        nesterov=False,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        weight_decay=0.0,
-        clipnorm=None,
-        ema_decay=0.0,
-        gradient_accumulation_steps=1,
-        scale_lr_with_batch=False,
-        base_batch_size=256,
-        lr_schedule="constant",
-        warmup_epochs=0.0,
-        warmup_steps=0,
-        epochs=10,
-        min_lr=0.0,
-        lr_steps={3: 0.1, 6: 0.01},
-        lr_decay_rate=0.5,
-        plateau_factor=0.5,
-        plateau_patience=2,
-    )
-    config.update(overrides)
-    return types.SimpleNamespace(**config)
+    # the defaults of the other settings turn weight decay, clipping, EMA, accumulation and scaling off
+    settings = dict(optimizer="sgd", lr=0.1, nesterov=False, epsilon=1e-8, lr_schedule="constant", warmup_epochs=0.0,
+                    epochs=10, lr_steps={3: 0.1, 6: 0.01}, lr_decay_rate=0.5, plateau_factor=0.5, plateau_patience=2)
+    return OptimizerSettings(**{**settings, **overrides})
 
 
 def values(schedule, steps):
@@ -111,9 +92,18 @@ def test_exponential_decays_per_epoch_after_warmup():
     )
 
 
-def test_build_schedule_rejects_unknown_name():
-    with pytest.raises(ValueError, match="lr_schedule must be one of"):
-        build_schedule(make_config(lr_schedule="linear"), STEPS_PER_EPOCH)
+def test_unknown_schedule_name_is_rejected_at_config_load():
+    # the config's Literal holds the names of SCHEDULES; build_schedule does not check them again
+    allowed = "".join(f"(?=.*'{name}')" for name in SCHEDULES)
+    with pytest.raises(ConfigError, match=f"lr_schedule='linear'{allowed}"):
+        load_config(["lr_schedule=linear"])
+
+
+def test_schedule_settings_alone_build_every_schedule():
+    for name in SCHEDULES:
+        settings = ScheduleSettings(lr_schedule=name, lr=0.1, epochs=4, lr_steps={2: 0.1})
+        assert float(build_schedule(settings, STEPS_PER_EPOCH)(39)) > 0
+    assert pick(ScheduleSettings, make_config(lr=0.3)).lr == 0.3
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))

@@ -1,7 +1,7 @@
-import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # noqa: E401,E702
-
 import io
 import json
+import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from dataset.labels import read_labels, write_labels_csv
-from dataset.tfrecord import tfrecord_dataset, verify_tfrecords, write_tfrecords
+from dataset.tfrecord import tfrecord_dataset, tfrecord_source, verify_tfrecords, write_tfrecords
 
 
 def _table(tmp_path, count=10, size=(20, 12)):
@@ -53,7 +53,7 @@ def test_auto_shards_resize_and_stale_shards(tmp_path):
     write_tfrecords(table, str(out), num_shards=2)
     shards = write_tfrecords(table, str(out), resize=10)  # auto: tiny set -> one shard
     assert sorted(p.name for p in out.glob("*.tfrecord")) == ["data-00000-of-00001.tfrecord"]
-    for encoded, labels, path in tfrecord_dataset(shards, 4):
+    for encoded, _, _ in tfrecord_dataset(shards, 4):
         image = Image.open(io.BytesIO(encoded.numpy()))
         assert image.format == "JPEG" and image.size == (10, 5)
 
@@ -77,3 +77,20 @@ def test_missing_image_names_the_row(tmp_path):
     with pytest.raises(ValueError, match=r"labels\.csv:3: cannot read image"):
         write_tfrecords(table, str(tmp_path / "tfr"), num_shards=1)
     assert not list((tmp_path / "tfr").glob("*"))  # no torn or temporary shard left behind
+
+
+def test_source_writes_on_first_use_and_again_when_the_labels_change(tmp_path, capsys):
+    table = _table(tmp_path, count=4)
+    expected = {(open(image, "rb").read(), tuple(row.tolist()), name)
+                for image, row, name in zip(table.images, table.labels, table.names)}
+    assert _records(tfrecord_source(table, seed=0)) == expected
+    assert "Writing TFRecords" in capsys.readouterr().out and (tmp_path / "labels.tfrecords" / "data.json").is_file()
+    assert _records(tfrecord_source(table, seed=0)) == expected
+    assert "Writing TFRecords" not in capsys.readouterr().out  # fresh shards are reused
+    sidecar = tmp_path / "labels.tfrecords" / "data.json"
+    os.utime(sidecar, (0, 0))  # the label file is newer than the shards now
+    tfrecord_source(table, tfrecord_dir=str(tmp_path / "elsewhere"), seed=0)
+    assert "Writing TFRecords" in capsys.readouterr().out
+    assert (tmp_path / "elsewhere" / "labels" / "data.json").is_file()
+    tfrecord_source(table, seed=0)
+    assert "Writing TFRecords" in capsys.readouterr().out

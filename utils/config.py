@@ -7,113 +7,20 @@ is allowed.
 import ast
 import dataclasses
 import difflib
-import json
+import inspect
 import os
 import runpy
 import typing
 
+import configs
 from configs import Config
-from utils.atomic import write_text
+from utils.config_rules import LIMITS, broken_rule, choices_text
+
+__all__ = ["LIMITS", "ConfigError", "load_config", "reference_table", "validate"]
 
 
 class ConfigError(ValueError):
     """A config setting that cannot be used; the message is one line for the user."""
-
-
-# Range checks that the type alone cannot express: key -> (test, what is allowed).
-LIMITS = {
-    "lr": (lambda v: v > 0, "a number > 0"),
-    "epochs": (lambda v: v >= 1, "an integer >= 1"),
-    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "image_size": (lambda v: v >= 32, "an integer >= 32 (pixels; the backbones downsample 32 times)"),
-    "demo_images": (lambda v: v >= 10, "an integer >= 10"),
-    "shuffle_buffer": (lambda v: v >= 1, "an integer >= 1"),
-    "import_val_fraction": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "warmup_epochs": (lambda v: v >= 0, "a number >= 0"),
-    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
-    "dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "color_jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "backbone_width": (lambda v: v > 0, "a number > 0"),
-    "crop_scale": (lambda v: v is None or (len(v) == 2 and 0 < v[0] <= v[1] <= 1),
-                   "None or (min, max) with 0 < min <= max <= 1"),
-    "crop_ratio": (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "(min, max) with 0 < min <= max"),
-    "pos_weight": (lambda v: v is None or v == "auto" or (
-        isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and x > 0 for x in v)),
-        'None, "auto", or a list of positive numbers (one per class)'),
-    "label_smoothing": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "focal_gamma": (lambda v: v >= 0, "a number >= 0"),
-    "ghm_bins": (lambda v: v >= 1, "an integer >= 1"),
-    "ghm_momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "asl_gamma_pos": (lambda v: v >= 0, "a number >= 0"),
-    "asl_gamma_neg": (lambda v: v >= 0, "a number >= 0"),
-    "asl_clip": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "beta_1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "beta_2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "epsilon": (lambda v: v > 0, "a number > 0"),
-    "weight_decay_conv": (lambda v: v >= 0, "a number >= 0"),
-    "weight_decay_bn_gamma": (lambda v: v >= 0, "a number >= 0"),
-    "clipnorm": (lambda v: v is None or v > 0, "None or a number > 0"),
-    "warmup_steps": (lambda v: v >= 0, "an integer >= 0"),
-    "min_lr": (lambda v: v >= 0, "a number >= 0"),
-    "lr_steps": (lambda v: v is None or all(isinstance(k, int) and k >= 0 and isinstance(x, (int, float)) and x > 0
-                                            for k, x in v.items()),
-                 "None or {epoch: lr multiplier}, e.g. {30: 0.1, 60: 0.01}"),
-    "lr_decay_rate": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    "plateau_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
-    "plateau_patience": (lambda v: v >= 1, "an integer >= 1"),
-    "ema_decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "gradient_accumulation_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "base_batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "run_name": (lambda v: bool(v) and os.sep not in v and v not in (".", ".."),
-                 "a non-empty folder name without '/'"),
-    "output": (lambda v: v == "" or os.path.splitext(v)[1].lower() in (".csv", ".json"),
-               '"" or a file name ending in .csv or .json'),
-    "report_examples": (lambda v: v >= 0, "an integer >= 0"),
-    "report_max_classes": (lambda v: v >= 1, "an integer >= 1"),
-    "formats": (lambda v: len(v) > 0 and all(f in ("keras", "savedmodel", "tflite_float32", "tflite_float16",
-                                                   "tflite_dynamic_int8", "tflite_int8", "onnx") for f in v),
-                "a non-empty list from keras, savedmodel, tflite_float32, tflite_float16, tflite_dynamic_int8, "
-                "tflite_int8, onnx"),
-    "parity_images": (lambda v: v >= 0, "an integer >= 0 (0: the whole test split)"),
-    "calibration_images": (lambda v: v >= 1, "an integer >= 1"),
-    "backbone_weights": (lambda v: v in ("", "none", "imagenet") or os.path.isfile(v),
-                         '"none", "imagenet" or the path of an existing .keras, .weights.h5 or *_notop.h5 file'),
-    "groups": (lambda v: v is None or (len(v) > 0 and all(isinstance(k, str) and k and isinstance(n, int)
-                                                           and not isinstance(n, bool) and n >= 2
-                                                           for k, n in v.items())),
-               'None or {group name: number of classes >= 2}, e.g. {"colour": 12, "type": 6}'),
-    "freeze_epochs": (lambda v: v >= 0, "an integer >= 0"),
-    "backbone_lr_multiplier": (lambda v: v >= 0, "a number >= 0"),
-    "csra_heads": (lambda v: v >= 1, "an integer >= 1"),
-    "csra_temperatures": (lambda v: v is None or (len(v) > 0 and all(
-        isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in v)),
-        "None or a list of numbers > 0 (99 = max pooling), one per csra head"),
-    "csra_lambda": (lambda v: v >= 0, "a number >= 0"),
-    "label_embeddings": (lambda v: v == "" or os.path.isfile(v), '"" or the path of an existing GloVe-format text file'),
-    "graph_hidden": (lambda v: v >= 1, "an integer >= 1"),
-    "gcn_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "gcn_reweight": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "ssgrl_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "steps_per_execution": (lambda v: v >= 1, "an integer >= 1"),
-    "save_every_steps": (lambda v: v >= 0, "an integer >= 0 (0: back up at epoch ends only)"),
-    "hue_jitter": (lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]"),
-    "rotation": (lambda v: 0 <= v <= 180, "a number of degrees in [0, 180]"),
-    "gaussian_noise": (lambda v: v >= 0, "a number >= 0 (pixel units)"),
-    "salt_and_pepper": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "cutout": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "cutout_count": (lambda v: v >= 1, "an integer >= 1"),
-    "multiscale_crop": (lambda v: v is None or (len(v) > 0 and all(
-        isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s <= 1 for s in v)),
-        "None or a list of scales in (0, 1], e.g. (1.0, 0.875, 0.75, 0.66, 0.5)"),
-    "mixup_alpha": (lambda v: v >= 0, "a number >= 0"),
-    "cutmix_alpha": (lambda v: v >= 0, "a number >= 0"),
-    "repeat_factor_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "randaugment_ops": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
-    "randaugment_magnitude": (lambda v: 0 <= v <= 10, "a number in [0, 10] (the paper's scale)"),
-    "center_crop": (lambda v: 0 < v <= 1, "a number in (0, 1] (1.0: off)"),
-}
 
 
 def load_config(args):
@@ -143,45 +50,28 @@ def load_config(args):
 
 
 def validate(config):
-    """Checks every setting's type, choices and range; raises ConfigError on the first bad one."""
+    """Checks every setting's type and range, then the rules between settings (utils/config_rules.py).
+
+    Raises ConfigError on the first problem, before any data is read; returns `config`, with ints
+    given for floats and lists given for tuples converted.
+    """
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
         value = getattr(config, field.name)
-        setattr(config, field.name, _check_type(field.name, value, hints[field.name]))
+        checked = _check_type(field.name, value, hints[field.name])
+        setattr(config, field.name, checked)
         if field.name in LIMITS:
             test, allowed = LIMITS[field.name]
             try:
-                ok = test(getattr(config, field.name))
+                ok = test(checked)
             except (TypeError, AttributeError):
                 ok = False
             if not ok:
                 raise ConfigError(f"{field.name}={value!r} is out of range; expected {allowed}")
-    _check_model_choices(config)
+    message = broken_rule(config)
+    if message:
+        raise ConfigError(message)
     return config
-
-
-def _check_model_choices(config):
-    """Checks the backbone name against the registry and the settings that go with the head."""
-    from backbone import BACKBONES  # imported here: it loads Keras, which the other checks do not need
-
-    if config.backbone not in BACKBONES:
-        close = difflib.get_close_matches(config.backbone, list(BACKBONES), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"backbone={config.backbone!r} is not allowed; expected one of {sorted(BACKBONES)}{hint}")
-    if (config.head == "groups") != (config.groups is not None):
-        raise ConfigError(f"head={config.head!r} with groups={config.groups!r}: head='groups' and a groups dict "
-                          "({group: number of classes}) go together")
-    if config.csra_temperatures is not None and len(config.csra_temperatures) != config.csra_heads:
-        raise ConfigError(f"csra_temperatures={config.csra_temperatures!r} must list one temperature per head "
-                          f"(csra_heads={config.csra_heads})")
-    if config.csra_temperatures is None and config.csra_heads not in (1, 2, 4, 6, 8):
-        raise ConfigError(f"csra_heads={config.csra_heads!r} has no temperature set in the paper; use 1, 2, 4, 6 or 8, "
-                          "or list one temperature per head in csra_temperatures")
-
-
-def save_config(config, path):
-    """Writes the resolved config as JSON (atomically) so a run keeps the settings it ran with."""
-    write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
 
 
 def _from_file(path):
@@ -232,6 +122,10 @@ def _check_type(key, value, hint):
             hint_text = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{key}={value!r} is not allowed; expected one of {list(args)}{hint_text}")
         return value
+    if origin is tuple and args:  # tuple[X, ...]: every entry is an X
+        if not isinstance(value, (tuple, list)):
+            raise ConfigError(f"{key}={value!r} has type {type(value).__name__}; expected tuple")
+        return tuple(_check_entry(key, value, entry, args[0]) for entry in value)
     expected = origin or hint
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -244,29 +138,65 @@ def _check_type(key, value, hint):
     return value
 
 
+def _check_entry(key, value, entry, hint):
+    """One entry of a tuple setting `key=value`; the message names the whole setting."""
+    if typing.get_origin(hint) is typing.Literal:
+        if entry not in typing.get_args(hint):
+            raise ConfigError(f"{key}={value!r} is out of range; expected {choices_text(hint)}")
+        return entry
+    try:
+        return _check_type(key, entry, hint)
+    except ConfigError:
+        raise ConfigError(f"{key}={value!r} has an entry of type {type(entry).__name__}; expected tuple of "
+                          f"{_type_name(hint)}") from None
+
+
 def _type_name(hint):
     return getattr(hint, "__name__", str(hint))
 
 
 def reference_table():
-    """The README's settings reference, generated from configs.py so the two never drift apart."""
-    import inspect
+    """The README's settings reference, generated from configs.py so the two never drift apart.
 
-    import configs
-
+    A setting's description is the comment block just above it, its lines joined with spaces; the
+    choices of a `Literal` type follow it.
+    """
+    source = inspect.getsource(configs)
+    lines = source.splitlines()
+    page = next(node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "Config")
+    settings = {node.lineno: node for node in page.body if isinstance(node, ast.AnnAssign)}
+    hints = typing.get_type_hints(Config)
     rows = ["| setting | default | what it does |", "|---|---|---|"]
-    for line in inspect.getsource(configs.Config).splitlines():
-        stripped = line.strip()
-        if stripped.startswith("# ---"):
-            rows.append(f"| **{stripped.strip('# -')}** | | |")
-            continue
-        if ":" not in stripped or "#" not in stripped or stripped.startswith(("#", "class ", "@", '"')):
-            continue
-        code, comment = stripped.split("  # ", 1) if "  # " in stripped else (stripped, "")
-        name = code.split(":", 1)[0].strip()
-        default = code.split("=", 1)[1].strip() if "=" in code else ""
-        rows.append(f"| `{name}` | `{default}` | {comment.replace('|', '/')} |")
+    comment = []
+    for number in range(page.lineno, page.end_lineno + 1):
+        text = lines[number - 1].strip()
+        if text.startswith("# ---"):
+            rows.append(f"| **{text.strip('# -')}** | | |")
+            comment = []
+        elif text.startswith("#"):
+            comment.append(text.lstrip("#").strip())
+        elif number in settings:
+            node = settings[number]
+            name = node.target.id
+            default = " ".join(ast.get_source_segment(source, node.value).split())
+            what = " ".join(comment + _choices(hints[name])).replace("|", "\\|")
+            rows.append(f"| `{name}` | `{default}` | {what} |")
+            comment = []
+        elif not text:
+            comment = []
     return "\n".join(rows)
+
+
+def _choices(hint):
+    """['Choices: `a`, `b`.'] for a Literal (or a tuple of Literal entries), else []."""
+    if typing.get_origin(hint) is typing.Union:
+        hint = [a for a in typing.get_args(hint) if a is not type(None)][0]
+    label = "Choices"
+    if typing.get_origin(hint) is tuple and typing.get_args(hint):
+        hint, label = typing.get_args(hint)[0], "Entries from"
+    if typing.get_origin(hint) is not typing.Literal:
+        return []
+    return [f"{label}: " + ", ".join(f"`{choice}`" for choice in typing.get_args(hint)) + "."]
 
 
 if __name__ == "__main__":

@@ -5,12 +5,12 @@ settings in the same folder stops with the differences listed, unless `overwrite
 moves the old folders aside (never deletes them).
 """
 
-import dataclasses
 import json
 import os
 import time
 
-from utils.config import ConfigError, save_config
+from utils.atomic import write_text
+from utils.config import ConfigError
 
 # Settings that do not change what training produces; a run may be resumed with these changed.
 NOT_TRAINING = {
@@ -22,29 +22,40 @@ NOT_TRAINING = {
 }
 
 
-def run_folders(config):
-    """Returns (models/<run_name>, logs/<run_name>)."""
-    return os.path.join("models", config.run_name), os.path.join("logs", config.run_name)
+def run_folders(run_name):
+    """Returns (models/<run_name>, logs/<run_name>).
+
+    Args:
+        run_name: str. The run's name.
+    """
+    return os.path.join("models", run_name), os.path.join("logs", run_name)
 
 
-def prepare_run_folder(config):
+def prepare_run_folder(run_name, settings, overwrite=False):
     """Creates the run folders for training, guarding a folder that holds a different run.
+
+    The settings are saved as `config.json` in the model folder, where the next run with this
+    name compares its own with them.
+
+    Args:
+        run_name: str. The run's name.
+        settings: dict. Every setting of the run, name -> value (`dataclasses.asdict(config)`).
+        overwrite: bool. Move a run with different training settings aside instead of stopping.
 
     Returns:
         (str, str). The model folder and the log folder.
     """
-    model_dir, log_dir = run_folders(config)
+    model_dir, log_dir = run_folders(run_name)
     saved = os.path.join(model_dir, "config.json")
     if os.path.isfile(saved):
         with open(saved) as f:
             previous = json.load(f)
-        current = dataclasses.asdict(config)
         # a setting the saved run does not know (added to the project later) is not a difference
-        changed = [k for k in current
-                   if k not in NOT_TRAINING and k in previous and _norm(previous[k]) != _norm(current[k])]
+        changed = [k for k in settings
+                   if k not in NOT_TRAINING and k in previous and _norm(previous[k]) != _norm(settings[k])]
         if changed:
-            if not config.overwrite:
-                shown = ", ".join(f"{k}: {previous.get(k)!r} -> {current[k]!r}" for k in changed[:5])
+            if not overwrite:
+                shown = ", ".join(f"{k}: {previous.get(k)!r} -> {settings[k]!r}" for k in changed[:5])
                 raise ConfigError(
                     f"{model_dir} holds a run with different settings ({shown}); use another run_name, "
                     f"or overwrite=True to move that run aside")
@@ -55,7 +66,7 @@ def prepare_run_folder(config):
                     print(f"Moved the previous run {folder} to {folder}.replaced-{stamp}")
     os.makedirs(model_dir, exist_ok=True)
     os.makedirs(log_dir, exist_ok=True)
-    save_config(config, saved)
+    write_text(saved, json.dumps(settings, indent=2) + "\n")
     return model_dir, log_dir
 
 

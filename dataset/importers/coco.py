@@ -27,6 +27,18 @@ from dataset.importers import paths_relative_to, write_imported
 from dataset.labels import LabelFileError
 
 CROWD_MODES = ("positive", "ignore", "unknown")
+HELP = "COCO instances JSON (instances_train2017.json style)"
+
+
+def add_arguments(parser):
+    """The command-line options of `import_coco`, named like its arguments."""
+    parser.add_argument("source", help="COCO instances JSON")
+    parser.add_argument("--image-prefix", default=None,
+                        help="folder holding the images, joined to each file_name (default: file_name as is)")
+    parser.add_argument("--crowd", choices=CROWD_MODES, default="positive",
+                        help="iscrowd annotations: class present (default), ignored, or -1 when the class "
+                             "has no other instance in the image")
+    parser.add_argument("--drop-empty", action="store_true", help="leave out images with no annotation")
 
 
 def import_coco(json_path, out_csv, image_prefix=None, crowd="positive", drop_empty=False):

@@ -17,8 +17,24 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from dataset.arguments import class_list
 from dataset.importers import paths_relative_to, write_imported
 from dataset.labels import LabelFileError
+
+HELP = "CSV of image names and delimited label names (Kaggle/Planet style)"
+
+
+def add_arguments(parser):
+    """The command-line options of `import_names_csv`, named like its arguments."""
+    parser.add_argument("source", help="CSV with a header, an image column and a column of label names")
+    parser.add_argument("--delimiter", default=" ", help="separator between label names in a cell (default: space)")
+    parser.add_argument("--classes", dest="class_names", metavar="CLASSES", type=class_list, default=None,
+                        help="class names a,b,c or @file, in column order (default: found in the file, sorted)")
+    parser.add_argument("--image-root", default=None, help="folder the image names are relative to "
+                                                           "(default: the source file's folder)")
+    parser.add_argument("--image-suffix", default="", help="appended to each image name, e.g. .jpg")
+    parser.add_argument("--image-column", default=None, help="header of the image column (default: first)")
+    parser.add_argument("--labels-column", default=None, help="header of the labels column (default: second)")
 
 
 def import_names_csv(path, out_csv, delimiter=" ", class_names=None, image_root=None, image_suffix="",

@@ -5,8 +5,20 @@
 one line per image, one value per class; the class names are not in the file and must be given.
 """
 
+from dataset.arguments import class_list
 from dataset.importers import paths_relative_to, write_imported
 from dataset.labels import read_labels
+
+HELP = "the original project's 'path v1 ... vC' text file"
+
+
+def add_arguments(parser):
+    """The command-line options of `import_text`, named like its arguments."""
+    parser.add_argument("source", help="text file: 'path v1 ... vC' per line")
+    parser.add_argument("--classes", dest="class_names", metavar="CLASSES", type=class_list, required=True,
+                        help="class names a,b,c or @file, in column order")
+    parser.add_argument("--image-root", default=None, help="folder the image paths are relative to "
+                                                           "(default: the source file's folder)")
 
 
 def import_text(path, out_csv, class_names, image_root=None):

@@ -20,8 +20,24 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from tqdm import tqdm
 
+from dataset.arguments import class_list
 from dataset.importers import paths_relative_to, write_imported
 from dataset.labels import LabelFileError
+
+HELP = "Pascal VOC XML files (VOC layout, or XML beside each image)"
+
+
+def add_arguments(parser):
+    """The command-line options of `import_voc`, named like its arguments."""
+    parser.add_argument("source", help="VOC folder (with Annotations/) or a folder of XML files beside their images")
+    parser.add_argument("--split", default=None,
+                        help="VOC layout: split name in ImageSets/Main (train, val, trainval) or a list file")
+    parser.add_argument("--classes", dest="class_names", metavar="CLASSES", type=class_list, default=None,
+                        help="class names a,b,c or @file, in column order (default: found in the files, sorted)")
+    parser.add_argument("--difficult", type=int, choices=(-1, 0, 1), default=-1,
+                        help="value for a class present only as difficult objects (default -1, unknown)")
+    parser.add_argument("--skip-malformed", action="store_true",
+                        help="skip unparsable XML files with a warning instead of stopping")
 
 
 def import_voc(root, out_csv, split=None, class_names=None, difficult=-1, skip_malformed=False):

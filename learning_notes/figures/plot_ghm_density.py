@@ -36,11 +36,12 @@ def main():
     import dataclasses
 
     from configs import Config
-    from dataset.pipeline import make_dataset
-    from multi_label.training.callbacks import latest_backup
-    from dataset.splits import load_split
+    from dataset.pipeline import PipelineSettings, make_dataset
+    from dataset.splits import SplitSettings, load_split
     from multi_label.evaluation.inference import predict_dataset, sigmoid
-    from multi_label.tasks.test import load_checkpoint
+    from multi_label.trained_run import load_checkpoint
+    from multi_label.training.backup import latest_backup
+    from utils.settings import pick
 
     with open(os.path.join(args.run_dir, "config.json")) as f:
         saved = json.load(f)
@@ -52,28 +53,34 @@ def main():
     counts = np.asarray(meta["extra"]["loss"][0], np.float64)
     bins = len(counts)
 
-    table = load_split(config, "train_labels")
+    table = load_split(pick(SplitSettings, config), "train_labels")
     count = min(args.images, len(table))
     model = load_checkpoint(os.path.join(args.run_dir, "last.keras"))
-    logits, labels, _ = predict_dataset(model, make_dataset(table.images[:count], table.labels[:count], config,
-                                                            training=False))
+    logits, labels, _ = predict_dataset(model, make_dataset(table.images[:count], table.labels[:count],
+                                                            pick(PipelineSettings, config), training=False))
     valid = labels >= 0
     g = np.abs(sigmoid(logits) - labels)[valid]
     edges = np.linspace(0.0, 1.0, bins + 1)
     edges[-1] += 1e-6  # g = 1 falls in the last bin, as in the loss
     hist = np.histogram(g, edges)[0].astype(np.float64)
 
+    plot(args.run_dir, counts, hist, edges, count, int(valid.sum()), config.ghm_momentum)
+
+
+def plot(run_dir, counts, hist, edges, count, labels, momentum):
+    """Draws the loss state and the trained model's density over the bins, and their GHM weights."""
+    bins = len(counts)
     centres = (edges[:-1] + edges[1:]) / 2
     nonempty = max(int((counts > 0).sum()), 1)
     weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1e-12) / nonempty, np.nan)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
     top.bar(centres, counts / counts.sum(), width=1.0 / bins, alpha=0.6,
-            label=f"loss state at the end of training (moving average, momentum {config.ghm_momentum})")
+            label=f"loss state at the end of training (moving average, momentum {momentum})")
     top.step(centres, hist / hist.sum(), where="mid", color="black",
-             label=f"trained model on {count} training images ({int(valid.sum())} labels)")
+             label=f"trained model on {count} training images ({labels} labels)")
     top.set_yscale("log")
     top.set_ylabel("share of labels")
-    top.set_title(f"GHM-C gradient density, {os.path.basename(os.path.normpath(args.run_dir))} "
+    top.set_title(f"GHM-C gradient density, {os.path.basename(os.path.normpath(run_dir))} "
                   f"({bins} bins)")
     top.legend(fontsize=8)
     bottom.plot(centres, weights, "o-")
@@ -82,7 +89,7 @@ def main():
     bottom.set_xlabel("gradient norm g = |sigmoid(x) - y|")
     bottom.set_ylabel("GHM weight of the bin")
     fig.tight_layout()
-    name = os.path.basename(os.path.normpath(args.run_dir))
+    name = os.path.basename(os.path.normpath(run_dir))
     output = os.path.join(FOLDER, f"ghm_density_{name}.png")
     fig.savefig(output, dpi=110)
     easy = hist[0] / hist.sum()

@@ -11,7 +11,6 @@ validation metric of a run.
 
 import os
 import sys
-import types
 
 import matplotlib
 
@@ -20,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from multi_label.optim.schedules import build_schedule  # noqa: E402
+from multi_label.optim.schedules import ScheduleSettings, build_schedule  # noqa: E402
 
 STEPS_PER_EPOCH = 100
 EPOCHS = 100
@@ -42,8 +41,7 @@ CONFIG = dict(
 
 def curve(name):
     """Returns the learning rate at every step for schedule `name`."""
-    config = types.SimpleNamespace(lr_schedule=name, **CONFIG)
-    schedule = build_schedule(config, STEPS_PER_EPOCH)
+    schedule = build_schedule(ScheduleSettings(lr_schedule=name, **CONFIG), STEPS_PER_EPOCH)
     steps = np.arange(EPOCHS * STEPS_PER_EPOCH)
     if name != "plateau":
         return np.asarray(schedule(steps))

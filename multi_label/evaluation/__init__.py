@@ -1,0 +1,1 @@
+"""Evaluation: one inference loop, exact metrics, thresholds and temperature, the test report."""

@@ -6,7 +6,7 @@ model has one softmax output per group. Accuracy and confusion matrices leave -1
 
 import numpy as np
 
-from multi_label.evaluation.inference import predict_batch
+from multi_label.evaluation.inference import predict_dataset
 
 
 def group_targets(dataset, group_names):
@@ -17,17 +17,8 @@ def group_targets(dataset, group_names):
 
 def predict_groups(model, dataset, group_names):
     """Returns ({group: logits [N, K]}, labels [N, G], paths [N]) over a dataset of (images, labels, paths)."""
-    logits = {name: [] for name in group_names}
-    labels, paths = [], []
-    for images, y, p in dataset:
-        outputs = predict_batch(model, images)  # correct under a multi-replica strategy too
-        for name in group_names:
-            logits[name].append(np.asarray(outputs[name], np.float64))
-        labels.append(y.numpy())
-        paths.extend(s.decode() for s in p.numpy())
-    if not labels:
-        return {name: np.zeros((0, 0)) for name in group_names}, np.zeros((0, len(group_names)), np.int32), []
-    return {name: np.concatenate(v) for name, v in logits.items()}, np.concatenate(labels), paths
+    logits, labels, paths = predict_dataset(model, dataset)  # correct under a multi-replica strategy too
+    return {name: logits[name] for name in group_names}, labels, paths
 
 
 def group_accuracy(labels, logits):

@@ -25,20 +25,34 @@ def predict_batch(model, images):
     return keras.tree.map_structure(lambda t: t.numpy(), call(images))
 
 
-def predict_dataset(model, dataset):
-    """Returns (logits [N, C], labels [N, C], paths [N]) for a dataset of (images, labels, paths).
+def predict_dataset(model, dataset, progress=None):
+    """Returns (logits, labels [N, L], paths [N]) for a dataset of (images, labels, paths).
 
-    Labels and paths come from the same batches as the predictions, so images skipped by the
-    pipeline (unreadable files) cannot shift one against the other.
+    The logits have the structure of the model's outputs: one array [N, C] for the sigmoid heads,
+    {group: [N, K]} for a `groups` head. Labels and paths come from the same batches as the
+    predictions, so images skipped by the pipeline (unreadable files) cannot shift one against
+    the other.
+
+    Args:
+        model: keras.Model. Images -> logits.
+        dataset: tf.data.Dataset. Batches of (images, labels, paths), as `make_dataset` gives for
+            evaluation.
+        progress: callable or None. Called with the number of images of each batch done (e.g. a
+            progress bar's `update`).
     """
     logits, labels, paths = [], [], []
     for images, y, p in dataset:
-        logits.append(np.asarray(predict_batch(model, images), np.float64))
+        outputs = keras.tree.map_structure(lambda t: np.asarray(t, np.float64), predict_batch(model, images))
+        logits.append(outputs)
         labels.append(y.numpy())
         paths.extend(s.decode() for s in p.numpy())
+        if progress is not None:
+            progress(len(labels[-1]))
     if not logits:
-        return np.zeros((0, model.output_shape[-1])), np.zeros((0, model.output_shape[-1]), np.int32), []
-    return np.concatenate(logits), np.concatenate(labels), paths
+        columns = dataset.element_spec[1].shape[-1] or 0
+        empty = keras.tree.map_structure(lambda t: np.zeros((0, t.shape[-1])), model.output)
+        return empty, np.zeros((0, columns), np.int32), []
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *logits), np.concatenate(labels), paths
 
 
 def sigmoid(logits):

@@ -9,8 +9,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from multi_label.evaluation.ranking import class_rankings
 from utils.atomic import atomic_path
-from multi_label.evaluation.metrics import class_rankings
 
 DPI = 100
 COLOURS = {"fixed": "#8c8c8c", "fitted": "#1f77b4", "top": "#ff7f0e"}  # by the start of a threshold choice's label

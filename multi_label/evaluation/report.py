@@ -12,8 +12,8 @@ import tempfile
 import numpy as np
 
 from multi_label.evaluation import plots
+from multi_label.evaluation.ranking import UNKNOWN
 from utils.atomic import write_text
-from multi_label.evaluation.metrics import UNKNOWN
 
 FIGURES = {
     "thresholds": "thresholds.png",

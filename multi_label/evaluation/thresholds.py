@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
+from multi_label.evaluation.ranking import UNKNOWN, check_inputs, class_rankings
 from utils.atomic import write_text
-from multi_label.evaluation.metrics import UNKNOWN, check_inputs, class_rankings
 
 DEFAULT_THRESHOLD = 0.5  # for classes with no valid positive to fit on
 TEMPERATURE_RANGE = (1e-2, 1e2)  # bracket of the temperature search

@@ -1,6 +1,7 @@
-"""Convert mode: a trained checkpoint to the deployment formats, then a parity report.
+"""The deployment formats of a trained model and their exporters, one registry: EXPORTERS.
 
-`python run.py mode=convert checkpoint=<path> formats=[...]` writes into models/<run_name>/export/:
+`python run.py mode=convert checkpoint=<path> formats=[...]` (multi_label/tasks/convert.py) writes
+into models/<run_name>/export/:
 
     model.keras                 the Keras model: float pixels [N, H, W, 3] in [0, 255] -> logits
     savedmodel/                 for TF Serving: uint8 images of any size (`serving_default`) or
@@ -19,40 +20,20 @@ the evaluation pipeline does), because the pipeline's antialiased resize has no 
 kernel; callers of the others crop and resize first.
 """
 
-import contextlib
-import dataclasses
 import json
 import os
-import shutil
 import tempfile
+from collections.abc import Callable
+from typing import NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import center_crop, decode_image, make_dataset, resize
-from multi_label.evaluation.calibration import load_calibration
-from dataset.splits import load_split
-from multi_label.tasks.test import load_checkpoint, resolve_checkpoint, saved_class_names
+from multi_label.export.files import atomic_folder, make_readable
 from utils.atomic import atomic_path, write_bytes, write_text
 from utils.config import ConfigError
-from utils.run_folder import run_folders
 
-FILES = {
-    "keras": "model.keras",
-    "savedmodel": "savedmodel",
-    "tflite_float32": "model_float32.tflite",
-    "tflite_float16": "model_float16.tflite",
-    "tflite_dynamic_int8": "model_dynamic_int8.tflite",
-    "tflite_int8": "model_int8.tflite",
-    "onnx": "model.onnx",
-}
-INT8_FORMATS = ("tflite_dynamic_int8", "tflite_int8")
-# Post-training quantisation in TensorFlow's own terms: float16 rounds the weights to half precision
-# (11 significant bits), so its probabilities move by up to ~1e-3 and it is judged like int8, by
-# its mAP drop. The full-precision formats must reproduce Keras to FLOAT_TOLERANCE.
-QUANTIZED_FORMATS = ("tflite_float16",) + INT8_FORMATS
-FLOAT_TOLERANCE = 1e-4  # largest probability difference of a full-precision format
-MAX_MAP_DROP_POINTS = 1.0  # mAP points a quantised format may lose
 ONNX_OPSET = 17  # tf2onnx 1.17 tests opsets 14 to 18
 ONNX_HINT = "pip install tf2onnx==1.17.0 onnx onnxruntime (optional), or leave 'onnx' out of formats"
 
@@ -175,25 +156,62 @@ def export_onnx(path, model, info):
     write_bytes(path, proto.SerializeToString())
 
 
+def _import_tf2onnx():
+    try:
+        import tf2onnx  # optional: only mode=convert with "onnx" needs it
+    except ImportError:
+        raise ConfigError(f"formats includes 'onnx', but tf2onnx is not installed; {ONNX_HINT}") from None
+    return tf2onnx
+
+
+class Format(NamedTuple):
+    """One export format: the file (or folder) it writes in the export folder, and how.
+
+    Args:
+        file: str. The name in the export folder.
+        export: callable. `export(path, model, info)` writes the file; `info` holds class_names,
+            thresholds, image_size, center_crop, calibration and, for TFLite, probability_savedmodel.
+        tflite: bool. Converted by the TFLite converter from the probability SavedModel, which
+            `export_formats` writes once for all of them.
+        calibrated: bool. Needs calibration images (full integer quantisation).
+        requires: callable or None. Raises ConfigError when an optional package it needs is missing.
+    """
+
+    file: str
+    export: Callable
+    tflite: bool = False
+    calibrated: bool = False
+    requires: Optional[Callable] = None
+
+
+def tflite_format(quantization):
+    """The Format of `tflite_bytes(..., quantization)`, written to model_<quantization>.tflite."""
+    return Format(f"model_{quantization}.tflite", export_tflite(quantization), tflite=True,
+                  calibrated=quantization == "int8")
+
+
+# The one list of export formats: `formats` in configs.py takes these names.
 EXPORTERS = {
-    "keras": export_keras,
-    "savedmodel": export_savedmodel,
-    "tflite_float32": export_tflite("float32"),
-    "tflite_float16": export_tflite("float16"),
-    "tflite_dynamic_int8": export_tflite("dynamic_int8"),
-    "tflite_int8": export_tflite("int8"),
-    "onnx": export_onnx,
+    "keras": Format("model.keras", export_keras),
+    "savedmodel": Format("savedmodel", export_savedmodel),
+    "tflite_float32": tflite_format("float32"),
+    "tflite_float16": tflite_format("float16"),
+    "tflite_dynamic_int8": tflite_format("dynamic_int8"),
+    "tflite_int8": tflite_format("int8"),
+    "onnx": Format("model.onnx", export_onnx, requires=_import_tf2onnx),
 }
+FILES = {name: entry.file for name, entry in EXPORTERS.items()}
 
 
 def check_formats(formats):
-    """Raises ConfigError (one line) for an unknown format or for 'onnx' without tf2onnx."""
+    """Raises ConfigError (one line) for an unknown format or one whose optional package is missing ('onnx')."""
     unknown = [f for f in formats if f not in EXPORTERS]
     if unknown or not formats:
         problem = f"unknown format {unknown[0]!r}" if unknown else "no format"
         raise ConfigError(f"formats={list(formats)!r}: {problem}; expected a non-empty list of {list(EXPORTERS)}")
-    if "onnx" in formats:
-        _import_tf2onnx()
+    for name in formats:
+        if EXPORTERS[name].requires is not None:
+            EXPORTERS[name].requires()
 
 
 def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None, crop=1.0):
@@ -211,21 +229,22 @@ def export_formats(model, formats, export_dir, class_names, thresholds, image_si
         crop: float. The evaluation's center_crop, done inside the SavedModel and named in metadata.json.
     """
     check_formats(formats)
-    if "tflite_int8" in formats and calibration is None:
-        raise ValueError("tflite_int8 needs calibration images; pass calibration=")
+    calibrated = [name for name in formats if EXPORTERS[name].calibrated]
+    if calibrated and calibration is None:
+        raise ValueError(f"{calibrated[0]} needs calibration images; pass calibration=")
     os.makedirs(export_dir, exist_ok=True)
     info = {"class_names": list(class_names), "thresholds": np.asarray(thresholds, np.float64).tolist(),
             "image_size": int(image_size), "center_crop": float(crop), "calibration": calibration}
     written = {}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
-        if any(name.startswith("tflite") for name in formats):
+        if any(EXPORTERS[name].tflite for name in formats):
             # The TFLite converter reads a SavedModel; written once, it serves every TFLite format.
             info["probability_savedmodel"] = scratch
             probability_archive(model, image_size).write_out(scratch, verbose=False)
         for name in formats:
-            path = os.path.join(export_dir, FILES[name])
+            path = os.path.join(export_dir, EXPORTERS[name].file)
             print(f"Converting to {name} ...", flush=True)
-            EXPORTERS[name](path, model, info)
+            EXPORTERS[name].export(path, model, info)
             make_readable(path)
             written[name] = path
             print(f"Wrote {path}")
@@ -242,120 +261,18 @@ def export_formats(model, formats, export_dir, class_names, thresholds, image_si
     return written
 
 
-def run_convert(config):
-    """mode=convert: loads the checkpoint, writes the configured formats and the parity report."""
-    check_formats(config.formats)
-    checkpoint = resolve_checkpoint(config)
-    class_names = read_class_names(config, checkpoint)
-    model = load_checkpoint(checkpoint, len(class_names))
-    thresholds = read_thresholds(config, checkpoint, class_names)
-    image_size = int(trained_setting(config, checkpoint, "image_size"))
-    crop = float(trained_setting(config, checkpoint, "center_crop"))
-    config = dataclasses.replace(config, image_size=image_size, center_crop=crop)
-    export_dir = os.path.join(run_folders(config)[0], "export")
-    print(f"Exporting {checkpoint} ({len(class_names)} classes, image_size {image_size}) to {export_dir}")
-    calibration = calibration_batches(config, class_names) if "tflite_int8" in config.formats else None
-    written = export_formats(model, config.formats, export_dir, class_names, thresholds, image_size, calibration,
-                             crop)
-    if not config.test_labels:
-        print("No parity report: test_labels is empty")
-        return written
-    from multi_label.export.parity import parity_report
-    parity_report(model, written, config, class_names, thresholds, export_dir)
-    return written
+def calibration_batches(table, pipeline, count, seed):
+    """A callable returning float32 batches [1, S, S, 3] of `count` random images of `table`.
 
-
-def read_class_names(config, checkpoint):
-    """The class names from classes.json beside the checkpoint (written by the trainer), else train_labels."""
-    names = saved_class_names(checkpoint)
-    if names:
-        return names
-    table = load_split(config, "train_labels")
-    if table is None:
-        raise ConfigError(f"checkpoint={checkpoint!r} has no classes.json beside it and train_labels is empty; "
-                          "the export needs the class names")
-    print(f"No classes.json beside {checkpoint}; class names from train_labels={config.train_labels!r}")
-    return table.class_names
-
-
-def read_thresholds(config, checkpoint, class_names):
-    """The thresholds test and predict use: fitted per class (thresholds.json) or `threshold` for all.
-
-    They apply to the plain sigmoid every format outputs; temperature scaling is not exported.
+    Args:
+        table: LabelTable. The training split, whose images calibrate tflite_int8.
+        pipeline: PipelineSettings. How the images are read (as for evaluation: no augmentation).
+        count: int. Images drawn (`calibration_images`); all of them when the split has fewer.
+        seed: int. Seeds the draw.
     """
-    calibration = load_calibration(dataclasses.replace(config, temperature_scaling=False), checkpoint, class_names)
-    print(f"Thresholds in the export: {calibration.kind}"
-          + ("" if calibration.kind == "fitted" else f" ({config.threshold} for every class)"))
-    return calibration.thresholds
-
-
-def trained_setting(config, checkpoint, key):
-    """A setting (image_size, center_crop) as the checkpoint's run saved it (its config.json), else `config`'s.
-
-    The run's own value wins, so the export sees images as that run was trained and tested on.
-    """
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "config.json")
-    if not os.path.isfile(path):
-        return getattr(config, key)
-    with open(path, encoding="utf-8") as f:
-        trained = json.load(f).get(key, getattr(config, key))
-    if trained != getattr(config, key):
-        print(f"{key}: {trained} from {path} (the run's setting), not {getattr(config, key)}")
-    return trained
-
-
-def calibration_batches(config, class_names):
-    """A callable returning float32 batches [1, S, S, 3] of `calibration_images` random training images."""
-    table = load_split(config, "train_labels", class_names)
-    if table is None:
-        raise ConfigError("train_labels is empty; tflite_int8 is calibrated on training images")
-    rng = np.random.default_rng(config.seed)
-    chosen = np.sort(rng.choice(len(table), min(config.calibration_images, len(table)), replace=False))
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(table), min(count, len(table)), replace=False))
     images = [table.images[i] for i in chosen]
-    dataset = make_dataset(images, table.labels[chosen], config, training=False, batch_size=1)
-    print(f"Calibrating tflite_int8 on {len(images)} images from {config.train_labels}")
+    dataset = make_dataset(images, table.labels[chosen], pipeline, training=False, batch_size=1)
+    print(f"Calibrating tflite_int8 on {len(images)} images from {table.source}")
     return lambda: (batch.numpy() for batch, _, _ in dataset)
-
-
-def make_readable(path):
-    """Gives a written file (or folder tree) the usual 644/755 modes; temporary files start private (600)."""
-    os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
-    for root, folders, files in os.walk(path):
-        for name in folders:
-            os.chmod(os.path.join(root, name), 0o755)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o644)
-
-
-@contextlib.contextmanager
-def atomic_folder(path):
-    """Like utils.atomic.atomic_path, for a folder: yields a temporary folder beside `path`.
-
-    On success it is renamed onto `path`. A folder cannot replace another in one rename, so an
-    old one is first moved aside and removed last: a kill leaves the old folder, the new one, or
-    the old one inside a `.old-` folder, never a half-written one under `path`.
-    """
-    path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent)
-    try:
-        yield tmp
-        old = None
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=parent)
-            os.replace(path, os.path.join(old, name))
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _import_tf2onnx():
-    try:
-        import tf2onnx  # optional: only mode=convert with "onnx" needs it
-    except ImportError:
-        raise ConfigError(f"formats includes 'onnx', but tf2onnx is not installed; {ONNX_HINT}") from None
-    return tf2onnx

@@ -12,14 +12,19 @@ import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import DecodeReport, decode_image, make_dataset
-from dataset.splits import load_split
 from multi_label.evaluation.inference import sigmoid
-from multi_label.export.formats import FLOAT_TOLERANCE, MAX_MAP_DROP_POINTS, QUANTIZED_FORMATS, make_readable
-from multi_label.tasks.test import load_checkpoint
-from utils.atomic import write_text
 from multi_label.evaluation.metrics import binarize, mean_average_precision
+from multi_label.export.files import make_readable
+from multi_label.trained_run import load_checkpoint
+from utils.atomic import write_text
 
 BATCH = 32
+# Post-training quantisation in TensorFlow's own terms: float16 rounds the weights to half precision
+# (11 significant bits), so its probabilities move by up to ~1e-3 and it is judged like int8, by
+# its mAP drop. The full-precision formats must reproduce Keras to FLOAT_TOLERANCE.
+QUANTIZED_FORMATS = ("tflite_float16", "tflite_dynamic_int8", "tflite_int8")
+FLOAT_TOLERANCE = 1e-4  # largest probability difference of a full-precision format
+MAX_MAP_DROP_POINTS = 1.0  # mAP points a quantised format may lose
 
 
 class KerasRunner:
@@ -129,24 +134,32 @@ def load_runners(written, num_threads=None):
     return runners, missing
 
 
-def parity_report(model, written, config, class_names, thresholds, export_dir):
-    """Compares each written format with `model` on `parity_images` test images; writes parity.json/.md.
+def parity_report(model, written, table, pipeline, thresholds, export_dir, images=0):
+    """Compares each written format with `model` on test images; writes parity.json and parity.md.
+
+    Args:
+        model: keras.Model. The Keras model the formats were exported from.
+        written: dict[str, str]. {format: path}, as `export_formats` returns.
+        table: LabelTable. The test split.
+        pipeline: PipelineSettings. How the images are read, as for evaluation.
+        thresholds: array-like. Float [C], the exported thresholds.
+        export_dir: str. Where the report goes.
+        images: int. The first this many test images (`parity_images`); 0: all of them.
 
     Returns:
         dict. The report: per format the largest probability difference, top-1 and label-set
-        agreement with Keras, mAP and, for int8 formats, the mAP drop in points.
+        agreement with Keras, mAP and, for quantised formats, the mAP drop in points.
     """
-    table = load_split(config, "test_labels", class_names)
-    count = len(table) if config.parity_images == 0 else min(config.parity_images, len(table))
-    images, labels = table.images[:count], table.labels[:count]
+    count = len(table) if images == 0 else min(images, len(table))
+    paths, labels = table.images[:count], table.labels[:count]
     runners, missing = load_runners(written)
-    print(f"Parity: {len(runners)} runtimes against the Keras model on {count} images of {config.test_labels}")
-    report = DecodeReport(images)
-    dataset = make_dataset(images, labels, config, training=False, batch_size=BATCH, report=report)
+    print(f"Parity: {len(runners)} runtimes against the Keras model on {count} images of {table.source}")
+    report = DecodeReport(paths)
+    dataset = make_dataset(paths, labels, pipeline, training=False, batch_size=BATCH, report=report)
     reference, targets, outputs = [], [], {name: [] for name in runners}
-    for pixels, y, paths in dataset:
+    for pixels, y, names in dataset:
         pixels = pixels.numpy()
-        image_bytes = [tf.io.read_file(p).numpy() for p in paths.numpy()]
+        image_bytes = [tf.io.read_file(p).numpy() for p in names.numpy()]
         reference.append(sigmoid(model.predict_on_batch(pixels)))
         targets.append(y.numpy())
         for name, run in runners.items():
@@ -154,7 +167,7 @@ def parity_report(model, written, config, class_names, thresholds, export_dir):
     reference, targets = np.concatenate(reference), np.concatenate(targets)
     rows = {name: compare(reference, np.concatenate(out), targets, thresholds, name) for name, out in outputs.items()}
     result = {
-        "test_labels": config.test_labels, "images": len(targets), "skipped_images": report.skipped(),
+        "test_labels": table.source, "images": len(targets), "skipped_images": report.skipped(),
         "thresholds": np.asarray(thresholds, np.float64).tolist(),
         "keras_mAP": mean_average_precision(targets, reference).map,
         "formats": rows, "not_measured": missing,

@@ -1,9 +1,14 @@
-"""Head registry: config name -> function(features, num_classes, config, train_labels, class_names) -> logits.
+"""Head registry: config name -> `Head` (the builder and what it reads), and the head settings.
 
-`train_labels` ([N, C] of 1/0/-1) and `class_names` are read only by the label-graph heads, which
-build their graph from the training labels' co-occurrence and look up word vectors for the class
-names; the others ignore them. `groups` returns a dict of logits, one entry per attribute group.
+A builder is `function(features, num_classes, settings, train_labels, class_names) -> logits`
+with `settings` a `HeadSettings`. `train_labels` ([N, C] of 1/0/-1) and `class_names` are read
+only by the label-graph heads, which build their graph from the training labels' co-occurrence
+and look up word vectors for the class names; the others ignore them. `groups` returns a dict of
+logits, one entry per attribute group.
 """
+
+import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,54 +20,84 @@ from multi_label.heads.linear import linear_head
 from multi_label.heads.ml_gcn import ml_gcn_head
 from multi_label.heads.ssgrl import ssgrl_head
 from utils.config import ConfigError
+from utils.settings import settings_class
+
+HeadSettings = settings_class(
+    "HeadSettings",
+    """head pooling dropout groups csra_heads csra_temperatures csra_lambda
+    label_embeddings graph_hidden gcn_threshold gcn_reweight ssgrl_steps""",
+    """The settings the heads read; names and defaults are those of configs.py.""",
+    __name__)
 
 
-def _linear(features, num_classes, config, train_labels=None, class_names=None):
-    return linear_head(features, num_classes, pooling=config.pooling, dropout=config.dropout)
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A registry entry.
+
+    Args:
+        build: callable. `build(features, num_classes, settings, train_labels, class_names)`.
+        uses_pooling: bool. The head pools the feature map as `pooling` says, so `pooling="flatten"`
+            fixes the input size (the feature map's size becomes part of the head).
+    """
+
+    build: Callable
+    uses_pooling: bool = False
 
 
-def _groups(features, num_classes, config, train_labels=None, class_names=None):
-    if not config.groups or len(config.groups) != num_classes:
+def _linear(features, num_classes, settings, train_labels=None, class_names=None):
+    return linear_head(features, num_classes, pooling=settings.pooling, dropout=settings.dropout)
+
+
+def _groups(features, num_classes, settings, train_labels=None, class_names=None):
+    # The label file, which the config does not know, fixes the number of label columns.
+    if len(settings.groups) != num_classes:
         raise ConfigError(f"head='groups' needs groups={{name: classes}} with one entry per label column "
-                          f"({num_classes}). Received: groups={config.groups!r}")
-    return group_head(features, config.groups, pooling=config.pooling, dropout=config.dropout)
+                          f"({num_classes}). Received: groups={settings.groups!r}")
+    return group_head(features, settings.groups, pooling=settings.pooling, dropout=settings.dropout)
 
 
-def _csra(features, num_classes, config, train_labels=None, class_names=None):
-    return csra_head(features, num_classes, heads=config.csra_heads, temperatures=config.csra_temperatures,
-                     lam=config.csra_lambda, dropout=config.dropout)
+def _csra(features, num_classes, settings, train_labels=None, class_names=None):
+    return csra_head(features, num_classes, heads=settings.csra_heads, temperatures=settings.csra_temperatures,
+                     lam=settings.csra_lambda, dropout=settings.dropout)
 
 
-def _ml_gcn(features, num_classes, config, train_labels=None, class_names=None):
-    conditional, embeddings = label_graph(config, num_classes, train_labels, class_names)
-    return ml_gcn_head(features, num_classes, conditional, threshold=config.gcn_threshold,
-                       reweight=config.gcn_reweight, hidden=config.graph_hidden, embeddings=embeddings,
-                       dropout=config.dropout)
+def _ml_gcn(features, num_classes, settings, train_labels=None, class_names=None):
+    conditional, embeddings = label_graph(settings, num_classes, train_labels, class_names)
+    return ml_gcn_head(features, num_classes, conditional, threshold=settings.gcn_threshold,
+                       reweight=settings.gcn_reweight, hidden=settings.graph_hidden, embeddings=embeddings,
+                       dropout=settings.dropout)
 
 
-def _ssgrl(features, num_classes, config, train_labels=None, class_names=None):
-    conditional, embeddings = label_graph(config, num_classes, train_labels, class_names)
-    return ssgrl_head(features, num_classes, conditional, steps=config.ssgrl_steps, hidden=config.graph_hidden,
-                      embeddings=embeddings, dropout=config.dropout)
+def _ssgrl(features, num_classes, settings, train_labels=None, class_names=None):
+    conditional, embeddings = label_graph(settings, num_classes, train_labels, class_names)
+    return ssgrl_head(features, num_classes, conditional, steps=settings.ssgrl_steps, hidden=settings.graph_hidden,
+                      embeddings=embeddings, dropout=settings.dropout)
 
 
-def label_graph(config, num_classes, train_labels, class_names):
-    """Returns (P(j | i) [C, C] of the training labels, label vectors [C, d] or None for learned ones)."""
+def label_graph(settings, num_classes, train_labels, class_names):
+    """Returns (P(j | i) [C, C] of the training labels, label vectors [C, d] or None for learned ones).
+
+    Args:
+        settings: HeadSettings. Reads `head` (for messages) and `label_embeddings`.
+        num_classes: int. Number of labels.
+        train_labels: np.ndarray or None. Training labels [N, num_classes].
+        class_names: list[str] or None. Class names, needed with `label_embeddings`.
+    """
     if train_labels is None:
-        raise ConfigError(f"head={config.head!r} builds its label graph from the training labels; "
+        raise ConfigError(f"head={settings.head!r} builds its label graph from the training labels; "
                           "pass train_labels to build_model")
     train_labels = np.asarray(train_labels)
     if train_labels.ndim != 2 or train_labels.shape[1] != num_classes:
-        raise ConfigError(f"head={config.head!r}: train_labels must be [images, {num_classes}]. Received shape "
+        raise ConfigError(f"head={settings.head!r}: train_labels must be [images, {num_classes}]. Received shape "
                           f"{train_labels.shape}")
-    embeddings = load_label_embeddings(config.label_embeddings, class_names) if config.label_embeddings else None
+    embeddings = load_label_embeddings(settings.label_embeddings, class_names) if settings.label_embeddings else None
     return conditional_probability(train_labels), embeddings
 
 
 HEADS = {
-    "linear": _linear,
-    "groups": _groups,
-    "csra": _csra,
-    "ml_gcn": _ml_gcn,
-    "ssgrl": _ssgrl,
+    "linear": Head(_linear, uses_pooling=True),
+    "groups": Head(_groups, uses_pooling=True),
+    "csra": Head(_csra),
+    "ml_gcn": Head(_ml_gcn),
+    "ssgrl": Head(_ssgrl),
 }

@@ -17,7 +17,6 @@ terms use the normalised scores.
 import keras
 from keras import layers, ops
 
-
 MAX_POOLING = 99.0
 PAPER_TEMPERATURES = {1: [1.0], 2: [1.0, 99.0], 4: [1.0, 2.0, 4.0, 99.0], 6: [1.0, 2.0, 3.0, 4.0, 5.0, 99.0],
                       8: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 99.0]}
@@ -77,20 +76,15 @@ def csra_head(features, num_classes, heads=1, temperatures=None, lam=0.1, dropou
     Args:
         features: KerasTensor. Backbone feature map.
         num_classes: int. Number of labels.
-        heads: int. Number of attention heads; with `temperatures` None, one of 1, 2, 4, 6, 8.
+        heads: int. Number of attention heads, a key of `PAPER_TEMPERATURES`; read only when
+            `temperatures` is None.
         temperatures: list[float] or None. One per head; None: the paper's set for `heads`.
         lam: float. Weight of the attention term.
         dropout: float. Spatial dropout rate on the feature map before the classifiers.
         name: str. Layer name.
     """
     if temperatures is None:
-        if heads not in PAPER_TEMPERATURES:
-            raise ValueError(f"csra_heads must be one of {sorted(PAPER_TEMPERATURES)} unless csra_temperatures "
-                             f"lists one temperature per head. Received: csra_heads={heads!r}")
         temperatures = PAPER_TEMPERATURES[heads]
-    elif len(temperatures) != heads:
-        raise ValueError(f"csra_temperatures must list one temperature per head (csra_heads={heads}). "
-                         f"Received: csra_temperatures={temperatures!r}")
     if dropout > 0:
         features = layers.SpatialDropout2D(dropout, name=f"{name}_dropout")(features)
     return ClassSpecificResidualAttention(num_classes, temperatures, lam, dtype="float32", name=name)(features)

@@ -2,7 +2,34 @@
 
 from keras import layers
 
-POOLINGS = ["avg", "max", "avg+max", "flatten"]
+
+def _avg(features, name):
+    return layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features)
+
+
+def _max(features, name):
+    return layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)
+
+
+def _avg_max(features, name):
+    return layers.Concatenate(name=f"{name}_pool")([_avg(features, name), _max(features, name)])
+
+
+def _flatten(features, name):
+    # Keeps where each feature is: outputs tied to a place in the image (the character at each
+    # position of a licence plate, the digit at each position) need it; global pooling drops it.
+    if None in tuple(features.shape[1:3]):
+        raise ValueError("pooling='flatten' needs a fixed image_size (the feature map's size is part of the head)")
+    return layers.Flatten(name=f"{name}_flatten")(features)
+
+
+# Pooling name -> function(feature map, layer name prefix) -> feature vector.
+POOLINGS = {
+    "avg": _avg,
+    "max": _max,
+    "avg+max": _avg_max,
+    "flatten": _flatten,
+}
 
 
 def pool_features(features, pooling="avg", dropout=0.0, name="head"):
@@ -15,22 +42,9 @@ def pool_features(features, pooling="avg", dropout=0.0, name="head"):
         dropout: float. Dropout rate after pooling.
         name: str. Layer name prefix.
     """
-    if pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)
-    elif pooling == "avg+max":
-        x = layers.Concatenate(name=f"{name}_pool")([
-            layers.GlobalAveragePooling2D(name=f"{name}_avgpool")(features),
-            layers.GlobalMaxPooling2D(name=f"{name}_maxpool")(features)])
-    elif pooling == "flatten":
-        # Keeps where each feature is: outputs tied to a place in the image (the character at each
-        # position of a licence plate, the digit at each position) need it; global pooling drops it.
-        if None in tuple(features.shape[1:3]):
-            raise ValueError("pooling='flatten' needs a fixed image_size (the feature map's size is part of the head)")
-        x = layers.Flatten(name=f"{name}_flatten")(features)
-    else:
-        raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {list(POOLINGS)}. Received: pooling={pooling!r}")
+    x = POOLINGS[pooling](features, name)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
@@ -42,7 +56,7 @@ def linear_head(features, num_classes, pooling="avg", dropout=0.0, name="head"):
     Args:
         features: KerasTensor. Backbone feature map [batch, h, w, channels]; any h and w.
         num_classes: int. Number of labels.
-        pooling: str. "avg", "max" or "avg+max" (both, concatenated).
+        pooling: str. "avg", "max", "avg+max" (both, concatenated) or "flatten".
         dropout: float. Dropout rate before the classifier.
         name: str. Layer name prefix.
     """

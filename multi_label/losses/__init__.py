@@ -6,7 +6,7 @@ the batch, accepts `label_smoothing`, and saves/loads with a compiled model.
 
 from multi_label.losses.asl import AsymmetricLoss
 from multi_label.losses.bce import BinaryCrossEntropy
-from multi_label.losses.builder import build_group_losses, build_loss
+from multi_label.losses.builder import LossSettings, build_group_losses, build_loss
 from multi_label.losses.focal import FocalLoss
 from multi_label.losses.ghm import GHMCLoss
 from multi_label.losses.pos_weight import positive_weights_from_labels
@@ -27,6 +27,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "SoftmaxFocal",
     "SoftmaxGHM",
+    "LossSettings",
     "build_loss",
     "build_group_losses",
     "positive_weights_from_labels",

@@ -104,3 +104,38 @@ class GradientDensity:
         safe_density = ops.where(non_empty, density, ops.ones_like(density))
         bin_weight = ops.where(non_empty, num_valid / safe_density / num_non_empty, 0.0)
         return ops.stop_gradient(ops.sum(in_bin * bin_weight, axis=-1))
+
+
+class DensityWeighted:
+    """Mixin of the GHM losses: the `GradientDensity` state (`self.density`) seen from the loss.
+
+    Its `get_config` adds the state to the base loss's config, the current counts included, so
+    `keras.saving.load_model` restores the moving average through `__init__`.
+    """
+
+    @property
+    def bins(self):
+        return self.density.bins
+
+    @property
+    def momentum(self):
+        return self.density.momentum
+
+    @property
+    def accumulated_counts(self):
+        """np.ndarray [bins]. Current moving-average bin counts."""
+        return self.density.accumulated_counts
+
+    @property
+    def variables(self):
+        """list of keras.Variable. The state to checkpoint alongside weights."""
+        return [self.density.variable]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            bins=self.bins,
+            momentum=self.momentum,
+            accumulated_counts=[float(c) for c in self.accumulated_counts],
+        )
+        return config

@@ -4,12 +4,12 @@ import keras
 from keras import ops
 
 from multi_label.losses._base import BinaryMaskedLoss
-from multi_label.losses._ghm_density import GradientDensity
+from multi_label.losses._ghm_density import DensityWeighted, GradientDensity
 from multi_label.losses.bce import binary_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
-class GHMCLoss(BinaryMaskedLoss):
+class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
     """GHM-C: BCE reweighted by the inverse density of gradient norms.
 
     Li, Liu and Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019,
@@ -57,33 +57,6 @@ class GHMCLoss(BinaryMaskedLoss):
         super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
         self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
 
-    @property
-    def bins(self):
-        return self.density.bins
-
-    @property
-    def momentum(self):
-        return self.density.momentum
-
-    @property
-    def accumulated_counts(self):
-        """np.ndarray [bins]. Current moving-average bin counts."""
-        return self.density.accumulated_counts
-
-    @property
-    def variables(self):
-        """list of keras.Variable. The state to checkpoint alongside weights."""
-        return [self.density.variable]
-
     def entry_losses(self, targets, logits, valid):
         weights = self.density.weights(ops.abs(ops.sigmoid(logits) - targets), valid)
         return weights * binary_cross_entropy(targets, logits, self.positive_weight(logits))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            bins=self.bins,
-            momentum=self.momentum,
-            accumulated_counts=[float(c) for c in self.accumulated_counts],
-        )
-        return config

@@ -4,11 +4,11 @@ import keras
 from keras import ops
 
 from multi_label.losses._base import GroupMaskedLoss
-from multi_label.losses._ghm_density import GradientDensity
+from multi_label.losses._ghm_density import DensityWeighted, GradientDensity
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
-class SoftmaxGHM(GroupMaskedLoss):
+class SoftmaxGHM(DensityWeighted, GroupMaskedLoss):
     """Softmax cross-entropy reweighted by gradient density, per sample.
 
     The gradient of cross-entropy with respect to the logits is p - t, so the
@@ -42,34 +42,7 @@ class SoftmaxGHM(GroupMaskedLoss):
         super().__init__(label_smoothing=label_smoothing, name=name)
         self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
 
-    @property
-    def bins(self):
-        return self.density.bins
-
-    @property
-    def momentum(self):
-        return self.density.momentum
-
-    @property
-    def accumulated_counts(self):
-        """np.ndarray [bins]. Current moving-average bin counts."""
-        return self.density.accumulated_counts
-
-    @property
-    def variables(self):
-        """list of keras.Variable. The state to checkpoint alongside weights."""
-        return [self.density.variable]
-
     def sample_losses(self, targets, one_hot, logits, valid):
         grad_norm = 0.5 * ops.sum(ops.abs(ops.softmax(logits, axis=-1) - targets), axis=-1)
         weights = self.density.weights(grad_norm, valid)
         return -weights * ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            bins=self.bins,
-            momentum=self.momentum,
-            accumulated_counts=[float(c) for c in self.accumulated_counts],
-        )
-        return config

@@ -6,9 +6,9 @@ runs a non-trainable BN with its moving statistics, and does not update them). K
 only when it traces the training step, which is why changing `trainable` normally calls for a new
 `compile`; a new compile would also replace the optimizer, its state and the schedule. Instead,
 `FreezeBackbone` flips `trainable` at the start of an epoch and rebuilds just the training
-function (`model.make_train_function(force=True)`): `fit` looks the function up anew at every
-step, so the next step is traced with the new set of weights. The optimizer is built once, with
-the weights of the whole model, before the first freeze: it then updates the head alone while the
+function (`keras_internals.retrace_train_step`): `fit` looks the function up anew at every step,
+so the next step is traced with the new set of weights. The optimizer is built once, with the
+weights of the whole model, before the first freeze: it then updates the head alone while the
 backbone is frozen and everything afterwards, keeping one state and one learning-rate schedule.
 The frozen/unfrozen state follows from the epoch number alone, so a resumed run gets it right.
 
@@ -16,15 +16,17 @@ Learning-rate multiplier (`backbone_lr_multiplier`). Keras 3 has no per-variable
 and no MultiOptimizer. Scaling the backbone's gradients instead would be exact for SGD only: Adam,
 RAdam and Lion divide the scale away. `scale_backbone_learning_rate` wraps the optimizer's
 `update_step(gradient, variable, learning_rate)`, the per-variable update that every Keras
-optimizer implements, so that backbone variables receive `learning_rate * multiplier`. Every
-update rule here (SGD with momentum, Adam, AdamW, RAdam, Lion) is linear in the learning rate, so
-this is the same as the backbone's own optimizer with a scaled learning rate. Decoupled weight
-decay (`weight_decay`), applied by Keras outside `update_step`, keeps the base learning rate;
-the L2 penalties (`weight_decay_conv`, ...) go through the gradients and are scaled.
+optimizer implements (`keras_internals.scale_learning_rate`), so that backbone variables receive
+`learning_rate * multiplier`. Every update rule here (SGD with momentum, Adam, AdamW, RAdam, Lion)
+is linear in the learning rate, so this is the same as the backbone's own optimizer with a scaled
+learning rate. Decoupled weight decay (`weight_decay`), applied by Keras outside `update_step`,
+keeps the base learning rate; the L2 penalties (`weight_decay_conv`, ...) go through the
+gradients and are scaled.
 """
 
 import keras
 
+from multi_label.keras_internals import retrace_train_step, scale_learning_rate
 from multi_label.model import backbone_layers
 
 
@@ -55,7 +57,7 @@ class FreezeBackbone(keras.callbacks.Callback):
         for layer in self.layers:
             layer.trainable = not frozen
         self.frozen = frozen
-        self.model.make_train_function(force=True)  # retrace with the new trainable weights and BN mode
+        retrace_train_step(self.model)  # with the new trainable weights and BN mode
         print(f"\nEpoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}"
               + (f" for the first {self.freeze_epochs} epochs" if frozen else ""))
 
@@ -65,7 +67,7 @@ class FreezeBackbone(keras.callbacks.Callback):
             for layer in self.layers:
                 layer.trainable = True
             self.frozen = False
-            self.model.make_train_function(force=True)
+            retrace_train_step(self.model)
 
 
 def scale_backbone_learning_rate(optimizer, variables, multiplier):
@@ -77,33 +79,26 @@ def scale_backbone_learning_rate(optimizer, variables, multiplier):
         multiplier: float. Factor on the learning rate of those variables (0 stops them).
     """
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-    keys = {optimizer._var_key(variable) for variable in variables}
-    plain_update_step = optimizer.update_step
-    multiplier = float(multiplier)
-
-    def update_step(gradient, variable, learning_rate):
-        if optimizer._var_key(variable) in keys:  # decided while tracing: no cost per step
-            learning_rate = learning_rate * multiplier
-        return plain_update_step(gradient, variable, learning_rate)
-
-    optimizer.update_step = update_step
+    scale_learning_rate(optimizer, variables, multiplier)
     return optimizer
 
 
-def fine_tuning_callbacks(config, model, optimizer):
+def fine_tuning_callbacks(model, optimizer, backbone=None, freeze_epochs=0, backbone_lr_multiplier=1.0):
     """Applies `backbone_lr_multiplier` to `optimizer`; returns the callbacks for `freeze_epochs`.
 
     Args:
-        config: Config. Reads backbone, freeze_epochs, backbone_lr_multiplier.
         model: keras.Model. From `build_model`, every layer still trainable.
         optimizer: keras.optimizers.Optimizer. The optimizer `model` is compiled with.
+        backbone: str or None. The backbone's registry name; None: read from the model's name.
+        freeze_epochs: int. Number of first epochs that train the head alone; 0: none.
+        backbone_lr_multiplier: float. Factor on the backbone's learning rate.
 
     Returns:
         list[keras.callbacks.Callback]. Empty when `freeze_epochs` is 0.
     """
-    layers = backbone_layers(model, config.backbone)
-    if config.backbone_lr_multiplier != 1.0:
+    layers = backbone_layers(model, backbone)
+    if backbone_lr_multiplier != 1.0:
         variables = [v for layer in layers for v in layer.trainable_variables]
-        scale_backbone_learning_rate(optimizer, variables, config.backbone_lr_multiplier)
-        print(f"Backbone learning rate: lr x {config.backbone_lr_multiplier:g} ({len(variables)} variables)")
-    return [FreezeBackbone(layers, config.freeze_epochs)] if config.freeze_epochs > 0 else []
+        scale_backbone_learning_rate(optimizer, variables, backbone_lr_multiplier)
+        print(f"Backbone learning rate: lr x {backbone_lr_multiplier:g} ({len(variables)} variables)")
+    return [FreezeBackbone(layers, freeze_epochs)] if freeze_epochs > 0 else []

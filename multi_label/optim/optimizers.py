@@ -1,16 +1,17 @@
-"""Optimizers: Rectified Adam and the builder that turns the run config into one.
+"""Optimizers: Rectified Adam and the builder that turns the optimisation settings into one.
 
-`OPTIMIZERS` maps `config.optimizer` to a `keras.optimizers.Optimizer` class.
+`OPTIMIZERS` maps the `optimizer` setting to a `keras.optimizers.Optimizer` class.
 `build_optimizer` wires in the learning-rate schedule of `multi_label.optim.schedules`,
 decoupled weight decay, gradient clipping, weight EMA and gradient accumulation,
 all of which are features of the Keras base optimizer.
 """
 
+
 import keras
 from keras import ops
 
-from multi_label.optim.schedules import WarmupPlateau
-from multi_label.optim.schedules import build_schedule
+from multi_label.optim.schedules import ScheduleSettings, WarmupPlateau, build_schedule
+from utils.settings import settings_class
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
@@ -238,50 +239,70 @@ OPTIMIZERS = {
 }
 
 
-def scaled_learning_rate(config, batch_size: int) -> float:
-    """Returns `config.lr`, scaled with the effective batch size if asked.
+OptimizerSettings = settings_class(
+    "OptimizerSettings",
+    """optimizer momentum nesterov beta_1 beta_2 epsilon weight_decay clipnorm
+    gradient_accumulation_steps ema_decay scale_lr_with_batch base_batch_size""",
+    """The settings `build_optimizer` reads, those of its schedule included; names and defaults are configs.py's.""",
+    __name__, bases=(ScheduleSettings,))
+
+
+def scaled_learning_rate(settings, batch_size: int) -> float:
+    """Returns `lr`, scaled with the effective batch size if asked.
 
     The linear scaling rule (Goyal et al., 2017, "Accurate, Large Minibatch
     SGD", https://arxiv.org/abs/1706.02677) keeps the update per example
     constant: `lr * batch_size * gradient_accumulation_steps / base_batch_size`.
 
     Args:
-        config: run config. Reads `lr`, `scale_lr_with_batch`,
+        settings: OptimizerSettings. Reads `lr`, `scale_lr_with_batch`,
             `base_batch_size` and `gradient_accumulation_steps`.
         batch_size: int. Examples per batch (per step of `fit`).
 
     Returns:
         float. The peak learning rate.
     """
-    if not config.scale_lr_with_batch:
-        return float(config.lr)
-    if config.base_batch_size <= 0:
-        raise ValueError(
-            "base_batch_size must be a positive int. "
-            f"Received: base_batch_size={config.base_batch_size!r}"
-        )
-    effective_batch = batch_size * config.gradient_accumulation_steps
-    return float(config.lr) * effective_batch / config.base_batch_size
+    if not settings.scale_lr_with_batch:
+        return float(settings.lr)
+    effective_batch = batch_size * settings.gradient_accumulation_steps
+    return float(settings.lr) * effective_batch / settings.base_batch_size
 
 
-def _hyperparameters(config) -> dict:
+def _hyperparameters(settings) -> dict:
     """Returns the algorithm-specific constructor arguments."""
-    if config.optimizer == "sgd":
-        return {"momentum": config.momentum, "nesterov": config.nesterov}
-    if config.optimizer == "lion":
+    if settings.optimizer == "sgd":
+        return {"momentum": settings.momentum, "nesterov": settings.nesterov}
+    if settings.optimizer == "lion":
         # Lion has no epsilon: its update is the sign of the interpolation.
-        return {"beta_1": config.beta_1, "beta_2": config.beta_2}
+        return {"beta_1": settings.beta_1, "beta_2": settings.beta_2}
     return {
-        "beta_1": config.beta_1,
-        "beta_2": config.beta_2,
-        "epsilon": config.epsilon,
+        "beta_1": settings.beta_1,
+        "beta_2": settings.beta_2,
+        "epsilon": settings.epsilon,
     }
 
 
-def build_optimizer(config, steps_per_epoch: int, batch_size: int):
-    """Builds the optimizer named by `config.optimizer`, with its schedule.
+def _base_arguments(settings) -> dict:
+    """Returns the Keras base optimizer's arguments: weight decay, clipping, EMA, accumulation."""
+    weight_decay = float(settings.weight_decay) or None
+    if weight_decay is None and settings.optimizer == "adamw":
+        # AdamW refuses None; 0.0 is a no-op multiply.
+        weight_decay = 0.0
+    use_ema = settings.ema_decay > 0.0
+    accumulation = settings.gradient_accumulation_steps
+    return {
+        "weight_decay": weight_decay,
+        "clipnorm": settings.clipnorm,
+        "use_ema": use_ema,
+        "ema_momentum": settings.ema_decay if use_ema else 0.99,
+        "gradient_accumulation_steps": accumulation if accumulation > 1 else None,
+    }
 
-    Decoupled weight decay (`config.weight_decay`) is the base optimizer's:
+
+def build_optimizer(settings, steps_per_epoch: int, batch_size: int):
+    """Builds the optimizer named by `optimizer`, with its schedule.
+
+    Decoupled weight decay (`weight_decay`) is the base optimizer's:
     every trainable variable is multiplied by `1 - lr * weight_decay` before
     each update, for all algorithms (so "adam" with weight decay is AdamW).
     Per-kind L2 penalties are `multi_label.optim.weight_decay.apply_weight_decay`.
@@ -291,56 +312,16 @@ def build_optimizer(config, steps_per_epoch: int, batch_size: int):
     `optimizer.lr_plateau_state`, where Keras saving finds it.
 
     Args:
-        config: run config. Reads `optimizer`, `lr`, `momentum`, `nesterov`,
-            `beta_1`, `beta_2`, `epsilon`, `weight_decay`, `clipnorm`,
-            `ema_decay`, `gradient_accumulation_steps`, `scale_lr_with_batch`,
-            `base_batch_size` and the keys of `build_schedule`.
+        settings: OptimizerSettings. The optimizer's settings and its schedule's.
         steps_per_epoch: int. Batches per epoch, as counted by `fit`.
         batch_size: int. Examples per batch.
 
     Returns:
         `keras.optimizers.Optimizer`. Not yet built.
     """
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(
-            f"optimizer must be one of {sorted(OPTIMIZERS)}. "
-            f"Received: optimizer={config.optimizer!r}"
-        )
-    accumulation = config.gradient_accumulation_steps
-    if not isinstance(accumulation, int) or accumulation < 1:
-        raise ValueError(
-            "gradient_accumulation_steps must be an int >= 1 (1 = off). "
-            f"Received: gradient_accumulation_steps={accumulation!r}"
-        )
-    if not 0.0 <= config.ema_decay < 1.0:
-        raise ValueError(
-            "ema_decay must be in [0, 1) (0 = off). "
-            f"Received: ema_decay={config.ema_decay!r}"
-        )
-    if config.weight_decay < 0.0:
-        raise ValueError(
-            "weight_decay must be >= 0 (0 = off). "
-            f"Received: weight_decay={config.weight_decay!r}"
-        )
-
-    schedule = build_schedule(
-        config,
-        steps_per_epoch,
-        learning_rate=scaled_learning_rate(config, batch_size),
-    )
-    weight_decay = float(config.weight_decay) or None
-    if weight_decay is None and config.optimizer == "adamw":
-        # AdamW refuses None; 0.0 is a no-op multiply.
-        weight_decay = 0.0
-    use_ema = config.ema_decay > 0.0
-    optimizer = OPTIMIZERS[config.optimizer](
-        learning_rate=schedule,
-        weight_decay=weight_decay,
-        clipnorm=config.clipnorm,
-        use_ema=use_ema,
-        ema_momentum=config.ema_decay if use_ema else 0.99,
-        gradient_accumulation_steps=accumulation if accumulation > 1 else None,
-        **_hyperparameters(config),
+    schedule = build_schedule(settings, steps_per_epoch, learning_rate=scaled_learning_rate(settings, batch_size))
+    optimizer = OPTIMIZERS[settings.optimizer](
+        learning_rate=schedule, **_base_arguments(settings), **_hyperparameters(settings)
     )
     optimizer.lr_schedule = schedule
     if isinstance(schedule, WarmupPlateau):

@@ -8,7 +8,7 @@ Two decays exist in this project and they are not the same thing:
   `lambda * w` to the gradient) when `s = lambda / 2`: the classic ResNet
   `1e-4` is `conv=5e-5` here. The penalty goes through the optimizer, so with
   Adam-like optimizers it is rescaled per weight by the adaptive step.
-- Decoupled weight decay (`config.weight_decay`, `build_optimizer`):
+- Decoupled weight decay (the `weight_decay` setting, `build_optimizer`):
   `w -= lr * weight_decay * w` outside the gradient (Loshchilov & Hutter,
   2019, "Decoupled Weight Decay Regularization"), on every trainable weight.
 """
@@ -87,13 +87,19 @@ def apply_weight_decay(
             "apply_weight_decay needs a built model, so that its weights "
             f"exist. Received an unbuilt model: {model.name!r}"
         )
-    strengths = {
-        "conv": conv, "bn_gamma": bn_gamma, "bias": bias, "bn_beta": bn_beta
-    }
+    strengths = {"conv": conv, "bn_gamma": bn_gamma, "bias": bias, "bn_beta": bn_beta}
     for name, value in strengths.items():
         if value < 0.0:
             raise ValueError(f"{name} must be >= 0. Received: {name}={value!r}")
+    counts = _regularize(model, **strengths)
+    counts["summary"] = _summary(counts, strengths)
+    if verbose:
+        print(f"L2 weight decay: {counts['summary']}")
+    return counts
 
+
+def _regularize(model, conv, bn_gamma, bias, bn_beta):
+    """Sets the L2 of every covered weight; returns the counts of weights given a penalty."""
     counts = {"kernels": 0, "biases": 0, "bn_gammas": 0, "bn_betas": 0}
     # The same walk Keras uses to collect `model.losses`; it visits each
     # layer once, including layers nested in layers that are not models.
@@ -111,16 +117,17 @@ def apply_weight_decay(
                 layer, weight_name, regularizer_name, conv
             )
         counts["biases"] += _set_l2(layer, "bias", "bias_regularizer", bias)
+    return counts
 
-    counts["summary"] = ", ".join(
-        f"{counts[key]} {label}" + (f" at {strength:g}" if counts[key] else "")
+
+def _summary(counts, strengths):
+    """The one-line summary, e.g. "53 conv/dense kernels at 5e-05, 0 BN gammas, ..."."""
+    return ", ".join(
+        f"{counts[key]} {label}" + (f" at {strengths[strength]:g}" if counts[key] else "")
         for key, label, strength in (
-            ("kernels", "conv/dense kernels", conv),
-            ("bn_gammas", "BN gammas", bn_gamma),
-            ("biases", "biases", bias),
-            ("bn_betas", "BN betas", bn_beta),
+            ("kernels", "conv/dense kernels", "conv"),
+            ("bn_gammas", "BN gammas", "bn_gamma"),
+            ("biases", "biases", "bias"),
+            ("bn_betas", "BN betas", "bn_beta"),
         )
     )
-    if verbose:
-        print(f"L2 weight decay: {counts['summary']}")
-    return counts

@@ -8,7 +8,6 @@ named; the rest are labelled.
 """
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -17,11 +16,18 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.labels import read_labels
-from dataset.pipeline import DecodeReport, make_dataset
-from multi_label.evaluation.calibration import load_calibration
-from multi_label.tasks.test import load_checkpoint, resolve_checkpoint, saved_class_names
+from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
+from multi_label.evaluation.inference import predict_dataset
+from multi_label.trained_run import (
+    groups_unsupported,
+    load_calibration,
+    load_checkpoint,
+    resolve_checkpoint,
+    saved_class_names,
+)
 from utils.atomic import write_text
 from utils.config import ConfigError
+from utils.settings import pick
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 LABEL_SEPARATOR = ";"  # joins the predicted class names in the CSV's `labels` column
@@ -29,33 +35,28 @@ NOTED_FILES = 20  # non-image files named one by one before "and N more"
 
 
 def run_predict(config):
-    """Labels the images named by `input` and writes `output`; returns the output path."""
+    """Labels the images named by `input` and writes `output` (default: predict.csv beside the checkpoint)."""
     if config.groups:
-        raise ConfigError("mode=predict supports the sigmoid heads; head='groups' (one softmax per group) is not "
-                          "handled")
+        raise groups_unsupported("predict")
     if not config.input:
         raise ConfigError("input is empty; mode=predict needs input=<image | folder | label file>")
-    checkpoint = resolve_checkpoint(config)
+    checkpoint = resolve_checkpoint(config.checkpoint, config.run_name)
     class_names = saved_class_names(checkpoint)
     if class_names is None:
         raise ConfigError(f"checkpoint={checkpoint!r}: no classes.json beside it; expected the class list the "
                           "trainer writes into the run folder")
     output = config.output or os.path.join(os.path.dirname(checkpoint), "predict.csv")
+    model = load_checkpoint(checkpoint, len(class_names), mode="predict")
     files, names = collect_inputs(config.input, class_names, config.image_root)
-    model = load_checkpoint(checkpoint, len(class_names))
-    calibration = load_calibration(config, checkpoint, class_names)
+    calibration = load_calibration(checkpoint, class_names, thresholds=config.thresholds, threshold=config.threshold,
+                                   temperature_scaling=config.temperature_scaling)
 
     report = DecodeReport(files)
     # one pass over the images: caching them would only hold memory
     dataset = make_dataset(files, np.zeros((len(files), len(class_names)), np.int32),
-                           dataclasses.replace(config, cache_images=False), training=False, report=report)
-    logits, done = [], []
+                           pick(PipelineSettings, config, cache_images=False), training=False, report=report)
     with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar:
-        for images, _, paths in dataset:
-            logits.append(np.asarray(model.predict_on_batch(images), np.float64))
-            done.extend(p.decode() for p in paths.numpy())
-            bar.update(len(logits[-1]))
-    logits = np.concatenate(logits) if logits else np.zeros((0, len(class_names)))
+        logits, _, done = predict_dataset(model, dataset, progress=bar.update)
     probabilities = calibration.probabilities(logits)
     predicted = calibration.predict(logits)
     name_of = dict(zip(files, names))
@@ -70,7 +71,6 @@ def run_predict(config):
         print(f"warning: skipped unreadable image (failed to read or decode): {name}")
     thresholds = "per-class fitted" if calibration.kind == "fitted" else f"fixed {config.threshold:g}"
     print(f"Labelled {len(rows)} images ({len(skipped)} skipped) with {thresholds} thresholds; wrote {output}")
-    return output
 
 
 def collect_inputs(source, class_names, image_root=None):

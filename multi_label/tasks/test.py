@@ -11,98 +11,50 @@ import json
 import os
 import shlex
 
-import keras
 import numpy as np
 
-import multi_label.model  # noqa: F401  registers the custom layers (normalisation, backbones, heads) for safe loading
-from dataset.pipeline import DecodeReport, make_dataset
-from multi_label.evaluation.calibration import load_calibration
-from dataset.splits import load_split
+from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
+from dataset.splits import SplitSettings, load_split
+from multi_label.evaluation.groups import evaluate_groups, format_confusion_matrix, predict_groups
 from multi_label.evaluation.inference import predict_dataset
+from multi_label.evaluation.metrics import binarize, evaluate_all
+from multi_label.trained_run import load_calibration, load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
 from utils.config import ConfigError
-from multi_label.evaluation.metrics import binarize, evaluate_all
 from utils.run_folder import run_folders
-
-CLASSES_FILE = "classes.json"
-
-
-def resolve_checkpoint(config):
-    """The checkpoint to evaluate: `checkpoint`, or the run's best model."""
-    path = config.checkpoint or os.path.join(run_folders(config)[0], "best.keras")
-    if not os.path.isfile(path):
-        raise ConfigError(f"checkpoint={path!r}: model file not found; train first or set checkpoint=<path>")
-    return path
-
-
-def load_checkpoint(path, num_classes=None):
-    """Loads a `.keras` model in safe mode (no arbitrary code) and checks its number of outputs."""
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # a torn or foreign file: say which one, not a stack trace
-        raise ConfigError(f"checkpoint={path!r} cannot be loaded: {type(error).__name__}: {error}") from None
-    outputs = model.output_shape[-1]
-    if num_classes is not None and outputs != num_classes:
-        raise ConfigError(f"checkpoint={path!r} predicts {outputs} classes, but the label file has {num_classes}")
-    return model
-
-
-def saved_class_names(checkpoint):
-    """The class names in `classes.json` beside the checkpoint (written by the trainer); None if absent."""
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), CLASSES_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read as a JSON list of class names ({error})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{path}: expected a JSON list of class names")
-    return names
+from utils.settings import pick
 
 
 def run_test(config):
-    """Evaluates on the test split; returns the metrics dict (also written to metrics.json)."""
-    table = load_split(config, "test_labels")
+    """Evaluates on the test split; writes metrics.json, predictions.csv and the report."""
+    table = load_split(pick(SplitSettings, config), "test_labels")
     if table is None:
         raise ConfigError("test_labels is empty; mode=test needs a label file")
     if config.groups:  # one softmax per attribute group: accuracy and confusion matrices, not mAP
-        return run_group_test(config, table)
-    path = resolve_checkpoint(config)
+        run_group_test(config, table)
+        return
+    path = resolve_checkpoint(config.checkpoint, config.run_name)
     trained = saved_class_names(path)
     if trained is not None and trained != table.class_names:
         raise ConfigError(f"test_labels={config.test_labels!r} has classes {table.class_names}, but the checkpoint "
                           f"was trained on {trained}")
     model = load_checkpoint(path, len(table.class_names))
-    calibration = load_calibration(config, path, table.class_names)
+    calibration = load_calibration(path, table.class_names, thresholds=config.thresholds, threshold=config.threshold,
+                                   temperature_scaling=config.temperature_scaling)
     report = DecodeReport(table.images)
-    dataset = make_dataset(table.images, table.labels, config, training=False, report=report)
+    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False, report=report)
     logits, labels, paths = predict_dataset(model, dataset)
-    probabilities = calibration.probabilities(logits)
-    metrics = evaluate_all(labels, calibration.scores(logits), table.class_names, threshold=calibration.thresholds,
-                           top_k=3)
-    metrics["thresholds_in_use"] = calibration.kind
-    metrics["temperature"] = calibration.temperature
-    metrics["fitted_thresholds"] = (None if calibration.fitted is None
-                                    else dict(zip(table.class_names, calibration.fitted.tolist())))
-    metrics["at_fixed_threshold"] = _at(labels, calibration.scores(logits, "fixed"), table.class_names,
-                                        config.threshold)
-    metrics["at_fitted_thresholds"] = (None if calibration.fitted is None else
-                                       _at(labels, calibration.scores(logits, "fitted"), table.class_names,
-                                           calibration.fitted))
+    metrics = metrics_at_thresholds(labels, logits, table.class_names, calibration, config.threshold)
     skipped = report.skipped()
-    metrics["checkpoint"] = path
-    metrics["test_labels"] = config.test_labels
-    metrics["images"] = len(paths)
-    metrics["skipped_images"] = skipped
+    metrics.update(checkpoint=path, test_labels=config.test_labels, images=len(paths), skipped_images=skipped)
 
-    out_dir, log_dir = run_folders(config)
+    out_dir, log_dir = run_folders(config.run_name)
     metrics_path = os.path.join(out_dir, "metrics.json")
     predictions_path = os.path.join(out_dir, "predictions.csv")
     write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
     names = dict(zip(table.images, table.names))
-    write_text(predictions_path, _predictions_csv([names.get(p, p) for p in paths], table.class_names, probabilities))
+    write_text(predictions_path, _predictions_csv([names.get(p, p) for p in paths], table.class_names,
+                                                  calibration.probabilities(logits)))
     _print_summary(metrics, table.class_names, skipped)
     _print_thresholds(metrics, config.threshold, calibration.info)
     print(f"Wrote {metrics_path}\nWrote {predictions_path}")
@@ -110,6 +62,27 @@ def run_test(config):
         report_path = _write_report(config, metrics, table.class_names, labels, logits, paths, names, calibration,
                                     out_dir, log_dir)
         print(f"Wrote {report_path} and its figures; TensorBoard: tensorboard --logdir {os.path.join(log_dir, 'test')}")
+
+
+def metrics_at_thresholds(labels, logits, class_names, calibration, threshold):
+    """Every metric at the thresholds in use, and CF1 and the rest at the fixed and the fitted thresholds.
+
+    Args:
+        labels: np.ndarray. [N, C] test labels.
+        logits: np.ndarray. [N, C] the model's logits.
+        class_names: list[str]. One per class.
+        calibration: Calibration. The thresholds and temperature applied.
+        threshold: float. The fixed threshold.
+    """
+    metrics = evaluate_all(labels, calibration.scores(logits), class_names, threshold=calibration.thresholds, top_k=3)
+    metrics["thresholds_in_use"] = calibration.kind
+    metrics["temperature"] = calibration.temperature
+    metrics["fitted_thresholds"] = (None if calibration.fitted is None
+                                    else dict(zip(class_names, calibration.fitted.tolist())))
+    metrics["at_fixed_threshold"] = _at(labels, calibration.scores(logits, "fixed"), class_names, threshold)
+    metrics["at_fitted_thresholds"] = (None if calibration.fitted is None else
+                                       _at(labels, calibration.scores(logits, "fitted"), class_names,
+                                           calibration.fitted))
     return metrics
 
 
@@ -120,16 +93,14 @@ def run_group_test(config, table):
     "confusion_matrix"}}, ...}), predictions.csv (per image, the predicted class of each group
     and its probability) and confusion_matrices.png.
     """
-    from multi_label.evaluation.groups import evaluate_groups, format_confusion_matrix, predict_groups
-
-    path = resolve_checkpoint(config)
+    path = resolve_checkpoint(config.checkpoint, config.run_name)
     model = load_checkpoint(path)
     report = DecodeReport(table.images)
-    dataset = make_dataset(table.images, table.labels, config, training=False, report=report)
+    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False, report=report)
     logits, labels, paths = predict_groups(model, dataset, table.class_names)
     metrics = evaluate_groups(labels, logits, config.groups)
     metrics.update(checkpoint=path, test_labels=config.test_labels, images=len(paths), skipped_images=report.skipped())
-    out_dir = run_folders(config)[0]
+    out_dir = run_folders(config.run_name)[0]
     metrics_path = os.path.join(out_dir, "metrics.json")
     predictions_path = os.path.join(out_dir, "predictions.csv")
     write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
@@ -155,7 +126,6 @@ def run_group_test(config, table):
     figure_path = os.path.join(out_dir, "confusion_matrices.png")
     group_confusion_matrices(figure_path, metrics["groups"])
     print(f"Wrote {metrics_path}\nWrote {predictions_path}\nWrote {figure_path}")
-    return metrics
 
 
 def _softmax(logits):

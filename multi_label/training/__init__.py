@@ -1,0 +1,1 @@
+"""Training machinery around model.fit: callbacks, crash-safe backup and resume, signals, run state, distribution."""

@@ -1,49 +1,28 @@
-"""Training callbacks: exact validation mAP, best/last checkpoints, NaN stop, crash-safe backup."""
+"""Training callbacks: exact validation mAP, best/last checkpoints, NaN stop, and the run's callback list."""
 
-import contextlib
 import json
 import math
 import os
-import shlex
-import shutil
-import signal
-import sys
-import tempfile
-import threading
 
 import keras
-import numpy as np
 
-from multi_label.evaluation.inference import predict_dataset
 from multi_label.evaluation.groups import evaluate_groups, predict_groups
-from utils.atomic import atomic_path, write_text
+from multi_label.evaluation.inference import predict_dataset
 from multi_label.evaluation.metrics import mean_average_precision
+from multi_label.training.backup import AtomicBackupAndRestore
+from multi_label.training.errors import TrainingError, checkpoint_write
+from multi_label.training.run_state import restore_run_state, run_state
+from multi_label.training.signals import StopOnSignal
+from utils.atomic import atomic_path, write_text
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on; the message says where and what to try."""
+def validation_metric(groups):
+    """The epoch-log key that ValidationMAP writes and the best checkpoint monitors.
 
-
-class TrainingInterrupted(TrainingError):
-    """SIGINT or SIGTERM stopped training after saving the backup; `exit_code` is 128 + the signal number."""
-
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@contextlib.contextmanager
-def checkpoint_write(path):
-    """Turns a failed checkpoint write (full disk, lost mount, no permission) into a one-line TrainingError.
-
-    Every checkpoint file is written to a temporary file and renamed, so the previous one is intact.
+    Args:
+        groups: dict[str, int] or None. The attribute groups of a `groups` head.
     """
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise TrainingError(f"cannot write {path}: {reason}; the last good checkpoint and backup are kept. Free disk "
-                            "space (or fix the folder) and run the same command to resume") from None
+    return "val_accuracy" if groups else "val_mAP"
 
 
 class ValidationMAP(keras.callbacks.Callback):
@@ -71,6 +50,11 @@ class ValidationMAP(keras.callbacks.Callback):
         self.train_report = train_report
         self.groups = groups
         self._announced = set()
+
+    @property
+    def monitor(self):
+        """str or None. The log key to monitor for the best model; None without a validation set."""
+        return validation_metric(self.groups) if self.dataset is not None else None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -142,7 +126,8 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
             write_text(self.state_path, json.dumps({"epoch": epoch + 1, "monitor": self.monitor, "value": value}))
             if value is not None:
                 previous = "none" if best is None else f"{best['value']:.4f}"
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {value:.4f}; saved {self.best_path}")
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {value:.4f}; "
+                      f"saved {self.best_path}")
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -167,175 +152,47 @@ class StopOnNaN(keras.callbacks.Callback):
                 "(mode=check)")
 
 
-def latest_backup(backup_dir):
-    """The meta dict of the backup in force in `backup_dir` (with its "folder"), or None."""
-    pointer = os.path.join(backup_dir, "latest")
-    if not os.path.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        name = f.read().strip()
-    with open(os.path.join(backup_dir, name, "meta.json")) as f:
-        meta = json.load(f)
-    meta["folder"] = os.path.join(backup_dir, name)
-    return meta
-
-
-def finished_epochs(backup_dir):
-    """The number of finished epochs that a run resuming from `backup_dir` starts after (0 without a backup)."""
-    meta = latest_backup(backup_dir)
-    return meta["epoch"] if meta else 0
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras's BackupAndRestore with crash-safe writes.
-
-    Keras writes the weights file and then the epoch counter in place; a kill between the two, or
-    during either, leaves a torn or mismatched pair. Here each backup is a new folder holding both
-    (`state-<n>/`), and a one-line pointer file `latest` is renamed into place last: a kill at any
-    moment leaves the previous complete backup in force. Older folders are removed after the
-    pointer moves on.
-
-    Args:
-        backup_dir: str. Folder for the backups.
-        extra_state: callable or None. Returns a JSON-serialisable dict saved with each backup
-            (state that lives outside the model weights).
-        restore_extra_state: callable or None. Receives that dict on restore.
-        write: bool. False for a non-chief worker of a multi-worker run: it restores from the
-            chief's backups (a shared folder) so that all workers resume at the same epoch, and
-            saves its own into a temporary folder that it deletes (saving reads variables that the
-            workers may have to read together).
-    """
-
-    def __init__(self, backup_dir, extra_state=None, restore_extra_state=None, write=True, **kwargs):
-        super().__init__(backup_dir, delete_checkpoint=False, double_checkpoint=False, **kwargs)
-        self.extra_state = extra_state
-        self.restore_extra_state = restore_extra_state
-        self.write = write
-        self._pointer = os.path.join(backup_dir, "latest")
-
-    def restored_epoch(self):
-        """The number of finished epochs in the backup (0 when there is none)."""
-        return finished_epochs(self.backup_dir)
-
-    def _latest(self):
-        return latest_backup(self.backup_dir)
-
-    def on_train_begin(self, logs=None):
-        self._load_model()
-
-    def _load_model(self):
-        meta = self._latest()
-        if meta is None:
-            return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(meta["folder"], "state.weights.h5"))
-        self.model._initial_epoch = meta["epoch"]
-        self._current_epoch = meta["epoch"]
-        if self.restore_extra_state is not None and meta.get("extra") is not None:
-            self.restore_extra_state(meta["extra"])
-        steps = meta.get("steps_in_epoch", 0)
-        if steps:  # a mid-epoch backup: the weights after `steps` steps; the epoch is trained again from its start
-            epoch = meta["epoch"] + 1
-            print(f"Resuming from the backup after epoch {meta['epoch']} and {steps} steps of epoch {epoch}; "
-                  f"epoch {epoch} restarts from its first batch ({meta['folder']})")
-        else:
-            print(f"Resuming from the backup after epoch {meta['epoch']} ({meta['folder']})")
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._steps_in_epoch = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps_in_epoch = batch + 1  # Keras passes the last batch of a steps_per_execution group
-        super().on_train_batch_end(batch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._steps_in_epoch = 0
-        super().on_epoch_end(epoch, logs)
-        if self.save_freq != "epoch":  # Keras saves only every save_freq steps then; a finished epoch is saved too
-            self._save_model()
-
-    def _save_model(self):
-        if not self.write:
-            with tempfile.TemporaryDirectory(prefix="workertemp_backup_") as folder:
-                self.model.save_weights(os.path.join(folder, "state.weights.h5"))
-                if self.extra_state:
-                    self.extra_state()
-            return
-        with checkpoint_write(self.backup_dir):
-            self._write_backup()
-
-    def _write_backup(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        previous = self._latest()
-        index = (int(os.path.basename(previous["folder"]).split("-")[1]) + 1) if previous else 1
-        name = f"state-{index}"
-        folder = os.path.join(self.backup_dir, name)
-        shutil.rmtree(folder, ignore_errors=True)  # a folder left by a kill before its pointer moved
-        os.makedirs(folder)
-        self.model.save_weights(os.path.join(folder, "state.weights.h5"))
-        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                "steps_in_epoch": getattr(self, "_steps_in_epoch", 0),
-                "extra": self.extra_state() if self.extra_state else None}
-        write_text(os.path.join(folder, "meta.json"), json.dumps(meta))
-        write_text(self._pointer, name + "\n")
-        for old in os.listdir(self.backup_dir):
-            if old.startswith("state-") and old != name:
-                shutil.rmtree(os.path.join(self.backup_dir, old), ignore_errors=True)
-
-
-class StopOnSignal(keras.callbacks.Callback):
-    """On SIGINT or SIGTERM, finishes the current step, writes the backup and stops with the resume command.
-
-    The handler only sets a flag, so a signal during validation or a checkpoint write lets that
-    write finish; the stop happens at the next step or epoch end. A second signal acts at once
-    (the previous handlers are back in place after the first). Goes after the backup callback.
-
-    Args:
-        backup: AtomicBackupAndRestore. Writes the resumable state.
-    """
-
-    def __init__(self, backup):
-        super().__init__()
-        self.backup = backup
-        self.received = None
-        self._previous = {}
-
-    def on_train_begin(self, logs=None):
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._handle)
-
-    def _handle(self, number, frame):
-        self.received = number
-        self._restore_handlers()
-        print(f"\nReceived {signal.Signals(number).name}: saving the backup after this step", flush=True)
-
-    def _restore_handlers(self):
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous = {}
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.received is not None:
-            self.backup._save_model()  # a mid-epoch backup (the epoch restarts from its first batch on resume)
-            self._stop()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.received is not None:  # the backup callback before this one has saved the finished epoch
-            self._stop()
-
-    def on_train_end(self, logs=None):
-        self._restore_handlers()
-
-    def _stop(self):
-        name = signal.Signals(self.received).name
-        command = shlex.join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "the same command"
-        raise TrainingInterrupted(f"training stopped by {name}; the backup is saved in {self.backup.backup_dir}; "
-                                  f"resume with: {command}", exit_code=128 + self.received)
-
-
 def save_model(model, path):
     """Saves a `.keras` model atomically."""
     with atomic_path(path) as tmp:
         model.save(tmp)
+
+
+def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(), ema_decay=0.0,
+                       save_every_steps=0, write=True):
+    """Returns the callbacks of a training run, in the order they must run.
+
+    Args:
+        model_dir: str. The run's model folder (checkpoints, history.csv); a temporary one on a
+            non-chief worker.
+        log_dir: str. The run's TensorBoard folder; likewise.
+        backup_dir: str. The chief's backup folder, which every worker restores from.
+        loss: keras.losses.Loss or dict[str, keras.losses.Loss]. The compiled loss or losses,
+            whose state the backup keeps.
+        validation: ValidationMAP. Writes the value that the best checkpoint monitors.
+        extra: list[keras.callbacks.Callback]. The optimizer's (schedule, fine-tuning); they run
+            after the NaN stop and before the callbacks that read the epoch's logs.
+        ema_decay: float. Above 0, validation and the saved models use the averaged weights.
+        save_every_steps: int. Also back up every this many steps within an epoch; 0: at epoch ends only.
+        write: bool. False on a non-chief worker (see AtomicBackupAndRestore).
+    """
+    # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
+    # them in before the callbacks after it and back before the next epoch's training.
+    ema = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if ema_decay > 0 else None
+    backup = AtomicBackupAndRestore(backup_dir, extra_state=lambda: run_state(loss, ema),
+                                    restore_extra_state=lambda state: restore_run_state(loss, ema, state),
+                                    write=write, save_freq=save_every_steps or "epoch")
+    return [
+        StopOnNaN(),
+        *extra,
+        *([] if ema is None else [ema]),
+        validation,
+        BestAndLastCheckpoint(model_dir, monitor=validation.monitor),
+        # before the backup: a kill between the two repeats an epoch's row on resume, never loses it
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        # after the checkpoints: once the backup says an epoch is finished, its models are saved;
+        # every worker resumes from the chief's backup (a shared folder), so all start at the same epoch
+        backup,
+        keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
+        StopOnSignal(backup),  # last: a stop at an epoch end comes after every callback of that epoch
+    ]

@@ -7,47 +7,99 @@ global batch (auto-shard policy DATA), so the replicas together see what one dev
 the global batch.
 """
 
+import contextlib
 import json
 import os
 import tempfile
 
+import keras
 import tensorflow as tf
 
+from multi_label.keras_internals import build_for_multi_worker
 from utils.config import ConfigError
 
 
-def build_strategy(config):
-    """Returns the `tf.distribute.Strategy` that `config.strategy` names.
+def _auto():
+    # MirroredStrategy over the local GPUs when there is more than one, else one device
+    return _mirrored() if len(tf.config.list_logical_devices("GPU")) > 1 else _one_device()
+
+
+def _one_device():
+    return tf.distribute.get_strategy()
+
+
+def _mirrored():
+    # All local GPUs; without one, every logical CPU device (one, unless the CPU was split into
+    # several with tf.config.set_logical_device_configuration, as the tests do).
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+
+
+def _multi_worker():
+    if "TF_CONFIG" not in os.environ:
+        raise ConfigError("strategy='multi_worker' needs the TF_CONFIG environment variable (the cluster and "
+                          "this worker's task); see learning_notes/06-scaling.md")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _tpu():
+    # the TPU from TPUClusterResolver's defaults
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+# strategy name -> function returning the tf.distribute.Strategy (configs.py's `strategy` explains each)
+STRATEGIES = {"auto": _auto, "none": _one_device, "mirrored": _mirrored, "multi_worker": _multi_worker, "tpu": _tpu}
+
+
+def build_strategy(name):
+    """Returns the `tf.distribute.Strategy` named `name`.
 
     Args:
-        config: Config. Reads strategy: auto (MirroredStrategy when there is more than one local
+        name: str. A key of STRATEGIES: auto (MirroredStrategy when there is more than one local
             GPU, else the default one-device strategy), none, mirrored (all local GPUs, or all
-            logical CPU devices when there is no GPU), multi_worker
-            (MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG environment
-            variable), or tpu (TPUStrategy; the TPU from TPUClusterResolver's defaults).
+            logical CPU devices when there is no GPU), multi_worker (MultiWorkerMirroredStrategy;
+            the cluster comes from the TF_CONFIG environment variable), or tpu (TPUStrategy; the
+            TPU from TPUClusterResolver's defaults).
     """
-    name = config.strategy
-    if name == "auto":
-        name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "none"
-    if name == "none":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        # All local GPUs; without one, every logical CPU device (one, unless the CPU was split into
-        # several with tf.config.set_logical_device_configuration, as the tests do).
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError("strategy='multi_worker' needs the TF_CONFIG environment variable (the cluster and "
-                              "this worker's task); see learning_notes/06-scaling.md")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ConfigError(f"strategy must be one of ['auto', 'none', 'mirrored', 'multi_worker', 'tpu']. "
-                      f"Received: strategy={config.strategy!r}")
+    return STRATEGIES[name]()
+
+
+@contextlib.contextmanager
+def training_scope(strategy, precision):
+    """Builds what is made inside with `strategy`'s variables and `precision`'s layer policy.
+
+    The precision policy applies to the layers built inside only; the global policy is put back
+    after, so that later models of this process (tests, tools) are unaffected. Keras wraps the
+    optimizer in a LossScaleOptimizer by itself for mixed_float16.
+
+    Args:
+        strategy: tf.distribute.Strategy.
+        precision: str. A Keras dtype policy name: float32, mixed_float16 or mixed_bfloat16.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def build_for_strategy(model, strategy, batch_spec):
+    """Builds beforehand what `fit` would build on its first batch, where `strategy` needs it (multi_worker).
+
+    Call inside `training_scope`, after `model.compile`.
+
+    Args:
+        model: keras.Model. Compiled.
+        strategy: tf.distribute.Strategy.
+        batch_spec: tuple of tf.TensorSpec. The training dataset's `element_spec`.
+    """
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        build_for_multi_worker(model, batch_spec)
 
 
 def is_chief(strategy):

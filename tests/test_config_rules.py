@@ -1,0 +1,164 @@
+"""The rules between settings (utils/config_rules.py): each stops `load_config` with its one line."""
+
+import dataclasses
+
+import pytest
+
+from configs import Config
+from utils.config import ConfigError, load_config
+from utils.config_rules import RULES
+
+GROUPS = {"head": "groups", "groups": {"colour": 3, "type": 2}}
+GROUPS_HEAD = "head='groups' with "
+
+# (settings, the one line). Files named here are made by the `files` fixture.
+BROKEN = [
+    ({**GROUPS, "class_names": ["type", "colour"]},
+     "groups={'colour': 3, 'type': 2} with class_names=['type', 'colour']: the groups are the label columns, in "
+     "order; expected the class_names as their names"),
+    ({"backbone": "convnext_tiny", "normalization": "imagenet"},
+     "normalization='imagenet' with backbone='convnext_tiny': the keras.applications backbones normalise their "
+     "[0, 255] input themselves; expected normalization='backbone'"),
+    ({"tfrecord_dir": "records"}, "tfrecord_dir='records' with data_format='files': only data_format='tfrecord' "
+                                  "reads tfrecord_dir; set data_format='tfrecord', or tfrecord_dir=''"),
+    ({"head": "groups"}, "head='groups' with groups=None: head='groups' and a groups dict ({group: number of "
+                         "classes}) go together"),
+    ({"groups": {"a": 3}}, "head='linear' with groups={'a': 3}: head='groups' and a groups dict ({group: number of "
+                           "classes}) go together"),
+    ({"head": "csra", "csra_heads": 3, "csra_temperatures": [1, 2]},
+     "csra_temperatures=[1, 2] must list one temperature per head (csra_heads=3)"),
+    ({"head": "csra", "csra_heads": 3}, "csra_heads=3 has no temperature set in the paper; use 1, 2, 4, 6 or 8, or "
+                                        "list one temperature per head in csra_temperatures"),
+    ({"csra_temperatures": [1, 99], "csra_heads": 2},
+     "csra_temperatures=[1, 99] with head='linear': only head='csra' reads csra_temperatures; set head='csra', or "
+     "csra_temperatures=None"),
+    ({"head": "csra", "pooling": "flatten"}, "pooling='flatten' with head='csra': only head 'linear' or 'groups' pools "
+                                             "the feature map; choose one of them, or leave pooling at its default"),
+    ({"label_embeddings": "glove.txt"}, "label_embeddings='glove.txt' with head='linear': only head 'ml_gcn' or "
+                                        "'ssgrl' reads word vectors; choose one of them, or label_embeddings=''"),
+    ({"backbone_weights": "imagenet"}, "backbone_weights='imagenet': Keras publishes no ImageNet weights for "
+                                       "backbone='resnet18'; use one of ['convnext_tiny', 'efficientnetv2_b0', "
+                                       "'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', 'keras_resnet50', "
+                                       "'keras_resnet50v2', 'mobilenetv2', 'mobilenetv3_large', 'mobilenetv3_small'], "
+                                       "or a weights file path"),
+    ({"backbone_weights": "resnet_notop.h5", "backbone": "resnet34"},
+     "backbone_weights='resnet_notop.h5': a Keras *_notop.h5 file loads into the keras.applications backbones "
+     "['convnext_tiny', 'efficientnetv2_b0', 'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', "
+     "'keras_resnet50', 'keras_resnet50v2', 'mobilenetv2', 'mobilenetv3_large', 'mobilenetv3_small'] only, not "
+     "backbone='resnet34'"),
+    ({**GROUPS, "mixup_alpha": 0.2}, GROUPS_HEAD + "mixup_alpha=0.2: MixUp mixes label vectors, but a group's label "
+                                                   "is one class index; expected mixup_alpha=0"),
+    ({**GROUPS, "cutmix_alpha": 1.0}, GROUPS_HEAD + "cutmix_alpha=1.0: CutMix mixes label vectors, but a group's "
+                                                    "label is one class index; expected cutmix_alpha=0"),
+    ({**GROUPS, "repeat_factor_threshold": 0.05},
+     GROUPS_HEAD + "repeat_factor_threshold=0.05: repeat-factor sampling counts the positives of each class column, "
+                   "but a group's label is one class index; expected repeat_factor_threshold=0"),
+    ({**GROUPS, "pos_weight": "auto"}, GROUPS_HEAD + "pos_weight='auto': the one-of-K losses have no positive weight "
+                                                     "per class, so it would be ignored; expected pos_weight=None"),
+    ({**GROUPS, "loss": "focal"}, "head='groups' with loss='focal' and focal_alpha=0.25: the one-of-K focal loss has "
+                                  "no class weighting, so focal_alpha would be ignored; set focal_alpha=-1 (off)"),
+    ({**GROUPS, "loss": "asl"}, "head='groups' with loss='asl' and asl_clip=0.05: the one-of-K ASL has no "
+                                "probability shift, so asl_clip would be ignored; set asl_clip=0"),
+    ({**GROUPS, "temperature_scaling": True}, GROUPS_HEAD + "temperature_scaling=True: a temperature is fitted for "
+                                                            "sigmoid outputs only, so it would be ignored; expected "
+                                                            "temperature_scaling=False"),
+    ({"lr_schedule": "step"}, "lr_schedule='step' with lr_steps=None: the step schedule follows the lr_steps table; "
+                              "set lr_steps={epoch: multiplier of lr}, e.g. {30: 0.1, 60: 0.01}"),
+    ({"lr_steps": {3: 0.1}}, "lr_steps={3: 0.1} with lr_schedule='cosine': only lr_schedule='step' reads lr_steps; "
+                             "set lr_schedule='step', or lr_steps=None"),
+    ({"warmup_epochs": 8, "epochs": 8}, "warmup_epochs=8.0 with epochs=8: the warmup would last the whole training; "
+                                        "expected warmup_epochs < epochs"),
+    ({"min_lr": 0.1, "lr": 0.01}, "min_lr=0.1 with lr=0.01: the lowest learning rate is above the peak; expected "
+                                  "min_lr <= lr"),
+    ({"train_labels": ""}, "train_labels is empty; training needs a label file"),
+    ({"lr_schedule": "plateau", "val_labels": ""},
+     "lr_schedule='plateau' with val_labels='': the plateau schedule cuts the learning rate when the validation mAP "
+     "stops improving; set val_labels, or another lr_schedule"),
+    ({"strategy": "multi_worker"}, "strategy='multi_worker' needs the TF_CONFIG environment variable (the cluster and "
+                                   "this worker's task); see learning_notes/06-scaling.md"),
+    ({"mode": "test", "test_labels": ""}, "test_labels is empty; mode=test needs a label file"),
+    ({"mode": "predict"}, "input is empty; mode=predict needs input=<image | folder | label file>"),
+    ({**GROUPS, "mode": "predict", "input": "photos"},
+     "mode=predict supports the sigmoid heads; head='groups' (one softmax per group) is not handled"),
+    ({**GROUPS, "mode": "debug"},
+     "mode=debug supports the sigmoid heads; head='groups' (one softmax per group) is not handled"),
+    ({**GROUPS, "mode": "convert"},
+     "mode=convert supports the sigmoid heads; head='groups' (one softmax per group) is not handled"),
+    ({"mode": "debug", "train_labels": ""}, "train_labels is empty; mode=debug needs a training batch"),
+    ({"mode": "import", "import_output": "out.csv"}, "import_source is empty; name the annotation file or folder to "
+                                                     "import"),
+    ({"mode": "import", "import_source": "voc"}, "import_output is empty; name the CSV file to write"),
+    ({"mode": "convert", "train_labels": ""},
+     "formats includes 'tflite_int8' with train_labels='': tflite_int8 is calibrated on training images; set "
+     "train_labels, or leave tflite_int8 out of formats"),
+    ({"mode": "stats", "train_labels": "", "val_labels": "", "test_labels": ""},
+     "mode=stats with train_labels, val_labels and test_labels all empty: name at least one label file"),
+]
+
+ALLOWED = [
+    {},
+    {"data_format": "tfrecord", "tfrecord_dir": "records", "cache_images": True},
+    GROUPS,  # the default loss settings pass with a groups head: focal_alpha counts with loss='focal' only
+    {**GROUPS, "loss": "focal", "focal_alpha": -1},
+    {**GROUPS, "loss": "asl", "asl_clip": 0.0},
+    {**GROUPS, "loss": "ghm", "pooling": "flatten"},
+    {"freeze_epochs": 8, "epochs": 8},  # the head alone, on a frozen backbone
+    {"warmup_epochs": 10, "epochs": 8, "warmup_steps": 100},  # warmup_steps > 0 replaces warmup_epochs
+    {"min_lr": 0.01, "lr": 0.01},
+    {"head": "csra", "csra_heads": 3, "csra_temperatures": [1, 2, 99]},
+    {"head": "ml_gcn", "label_embeddings": "glove.txt", "ghm_bins": 10},  # ghm_bins with loss='bce': left alone
+    {"backbone": "convnext_tiny", "backbone_weights": "imagenet"},
+    {"backbone": "resnet50", "normalization": "standardize"},
+    {**GROUPS, "class_names": ["colour", "type"]},
+    {"backbone": "mobilenetv2", "backbone_weights": "resnet_notop.h5"},
+    {"lr_schedule": "step", "lr_steps": {3: 0.1}},
+    {"mode": "test", "lr_schedule": "plateau", "val_labels": ""},  # only training reads val_labels
+    {"mode": "train", "input": "photos", "import_source": "voc"},  # other modes' settings: left alone
+    {"mode": "import", "import_source": "voc", "import_output": "out.csv", "train_labels": ""},
+    {"mode": "convert", "train_labels": "", "formats": ("keras", "tflite_float32")},
+    {"mode": "check", "train_labels": "", "val_labels": ""},
+]
+
+
+@pytest.fixture(autouse=True)
+def files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    (tmp_path / "glove.txt").write_text("a 0.1 0.2\n")
+    (tmp_path / "resnet_notop.h5").write_bytes(b"")
+
+
+def arguments(settings):
+    return [f"{key}={value!r}" for key, value in settings.items()]
+
+
+@pytest.mark.parametrize("settings, expected", BROKEN, ids=[" ".join(arguments(s)) for s, _ in BROKEN])
+def test_broken_combination_stops_with_its_one_line(settings, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(arguments(settings))
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("settings", ALLOWED, ids=[" ".join(arguments(s)) or "defaults" for s in ALLOWED])
+def test_allowed_combination_loads(settings):
+    config = load_config(arguments(settings))
+    assert all(getattr(config, key) == value for key, value in settings.items())
+
+
+def test_every_rule_has_a_broken_case():
+    first_broken = set()
+    for settings, _ in BROKEN:
+        config = dataclasses.replace(Config(), **settings)
+        first_broken.add(next(i for i, rule in enumerate(RULES) if rule.broken(config)))
+    missed = [RULES[i].keys for i in range(len(RULES)) if i not in first_broken]
+    assert missed == []
+
+
+def test_rules_name_their_settings():
+    names = {field.name for field in dataclasses.fields(Config)}
+    assert all(rule.keys and set(rule.keys) <= names for rule in RULES)
+
+
+def test_multi_worker_with_tf_config_loads(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}, "task": {}}')
+    assert load_config(["strategy='multi_worker'"]).strategy == "multi_worker"
