@@ -2,8 +2,9 @@
 
 Keras lacks a public way to do a few things that training here needs: build a compiled model
 before a multi-worker `fit`, retrace the training step after a layer's `trainable` changed, give
-some variables their own learning rate, customise how `BackupAndRestore` writes, and tell
-`SwapEMAWeights` where the averaged weights are after a restart. Each function says what public
+some variables their own learning rate, customise how `BackupAndRestore` writes, tell
+`SwapEMAWeights` where the averaged weights are after a restart, walk every nested layer (for
+weight decay), and find a rebuilt optimizer's schedule. Each function says what public
 API is missing and which private name it relies on. tests/test_keras_internals.py checks every
 one against the installed Keras (the names still exist with the signatures used here, and each
 workaround still does its job) and that `KERAS_VERSION` is the installed version, so that a Keras
@@ -150,3 +151,29 @@ def set_ema_weights_in_model(callback, value):
         value: bool. The state `ema_weights_in_model` returned when the backup was written.
     """
     callback._ema_weights_in_model = bool(value)
+
+
+def all_layers(model):
+    """Every layer of `model`, itself and layers nested in layers included, each once.
+
+    `model.layers` lists only the top level, and a layer nested inside a layer that is not a model
+    (a block built as a Layer subclass) appears in no public list. The private
+    `Layer._flatten_layers(include_self, recursive)` is the walk Keras itself uses to collect
+    `model.losses`, so a regulariser set on each of these layers is seen by the loss.
+
+    Args:
+        model: keras.Model or keras.layers.Layer.
+    """
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def learning_rate_schedule(optimizer):
+    """The learning-rate schedule (or constant) an optimizer was created with.
+
+    A rebuilt optimizer (from `load_model`) gives only the rate's current value through the public
+    `learning_rate`; Keras keeps the schedule object in the private `_learning_rate`.
+
+    Args:
+        optimizer: keras.optimizers.Optimizer. Not a LossScaleOptimizer (pass its inner optimizer).
+    """
+    return optimizer._learning_rate

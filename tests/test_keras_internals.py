@@ -150,3 +150,33 @@ def test_ema_flag_is_read_and_written():
     callback.on_epoch_begin(1)  # told the model holds the averaged weights: swapped back
     np.testing.assert_allclose(model.get_weights()[0], trained[0], atol=1e-6)  # Keras swaps by adding and subtracting
     assert not ema_weights_in_model(callback)
+
+
+def test_all_layers_walks_nested_layers_once():
+    assert parameters(keras.layers.Layer._flatten_layers)[:3] == ["self", "include_self", "recursive"]
+
+    class Block(keras.layers.Layer):  # a layer holding a layer: not in any public list of the model
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(2, name="inner")
+
+        def call(self, x):
+            return self.inner(x)
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, Block(name="block")(keras.layers.Dense(3, name="first")(inputs)))
+    names = [layer.name for layer in keras_internals.all_layers(model)]
+    assert "inner" in names and "block" in names and "first" in names
+    assert len(names) == len(set(names))
+    assert "inner" not in [layer.name for layer in model.layers]
+
+
+def test_learning_rate_schedule_is_found_on_a_rebuilt_optimizer(tmp_path):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model = tiny_model(optimizer=keras.optimizers.SGD(schedule))
+    model.fit(*data(), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    optimizer = keras.saving.load_model(tmp_path / "m.keras").optimizer
+    found = keras_internals.learning_rate_schedule(optimizer)
+    assert isinstance(found, keras.optimizers.schedules.ExponentialDecay)
+    assert found.get_config() == schedule.get_config()

@@ -326,7 +326,7 @@ def build_optimizer(settings, steps_per_epoch: int, batch_size: int):
     optimizer.lr_schedule = schedule
     if isinstance(schedule, WarmupPlateau):
         # Keras saving stores layers found among the optimizer's attributes
-        # but skips its private `_learning_rate`; exposing the state here
-        # puts the plateau multiplier into weight checkpoints.
+        # but skips the schedule (keras_internals.learning_rate_schedule);
+        # exposing the state here puts the plateau multiplier into weight checkpoints.
         optimizer.lr_plateau_state = schedule.state
     return optimizer

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from multi_label.keras_internals import learning_rate_schedule
 from multi_label.optim.plateau import ReduceMultiplierOnPlateau
 from multi_label.optim.schedules import WarmupPlateau
 
@@ -31,9 +32,8 @@ def _schedule_of(optimizer):
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     schedule = getattr(optimizer, "lr_schedule", None)
     if schedule is None:
-        # An optimizer rebuilt by `load_model` never went through
-        # `build_optimizer`; Keras keeps the schedule in `_learning_rate`.
-        schedule = optimizer._learning_rate
+        # An optimizer rebuilt by `load_model` never went through `build_optimizer`.
+        schedule = learning_rate_schedule(optimizer)
     return schedule
 
 

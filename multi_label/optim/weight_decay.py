@@ -15,6 +15,8 @@ Two decays exist in this project and they are not the same thing:
 
 import keras
 
+from multi_label.keras_internals import all_layers
+
 # Attributes holding a conv or dense kernel, and the layer attribute Keras
 # serializes for its regularizer.
 KERNEL_ATTRIBUTES = {
@@ -101,9 +103,8 @@ def apply_weight_decay(
 def _regularize(model, conv, bn_gamma, bias, bn_beta):
     """Sets the L2 of every covered weight; returns the counts of weights given a penalty."""
     counts = {"kernels": 0, "biases": 0, "bn_gammas": 0, "bn_betas": 0}
-    # The same walk Keras uses to collect `model.losses`; it visits each
-    # layer once, including layers nested in layers that are not models.
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    # The walk Keras uses to collect `model.losses`: nested layers included, each once.
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             counts["bn_gammas"] += _set_l2(
                 layer, "gamma", "gamma_regularizer", bn_gamma
