@@ -29,6 +29,8 @@ KerasApplication = Literal[
 PoolingHead = Literal["linear", "groups"]
 # Heads that propagate over a label co-occurrence graph, so they read `label_embeddings`.
 LabelGraphHead = Literal["ml_gcn", "ssgrl"]
+# Heads whose queries read the feature map through transformer decoder layers (decoder_*).
+QueryHead = Literal["query2label", "ml_decoder"]
 # What mode=convert can write (see `formats`).
 ExportFormat = Literal[
     "keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic_int8",
@@ -169,8 +171,9 @@ class Config:
     normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"
     # Classifier head: linear (one sigmoid per class), groups (one softmax per attribute
     # group, see `groups`), csra (class-specific residual attention: small objects), ml_gcn and
-    # ssgrl (learn from label co-occurrence: many correlated classes).
-    head: Literal[PoolingHead, "csra", LabelGraphHead] = "linear"
+    # ssgrl (learn from label co-occurrence: many correlated classes), query2label (a learned
+    # query per class, transformer decoder) and ml_decoder (group queries: thousands of classes).
+    head: Literal[PoolingHead, "csra", LabelGraphHead, QueryHead] = "linear"
     # Pooling of the feature map before the linear or groups head: max suits small objects
     # anywhere in the image; flatten keeps where each feature is (groups of positional
     # attributes, e.g. each character of a licence plate) and fixes the input size.
@@ -199,6 +202,24 @@ class Config:
     gcn_reweight: float = 0.2
     # ssgrl: propagation steps T of the gated graph network.
     ssgrl_steps: int = 3
+    # query2label/ml_decoder: transformer decoder layers; None: each paper's count (query2label
+    # 2, ml_decoder 1). Each layer more lets the queries read the image again, at its cost.
+    decoder_layers: Optional[int] = None
+    # query2label/ml_decoder: model width d of queries and tokens (papers: 2048 and 768, for
+    # ResNet-101/TResNet on 448 px); 256, as DETR, keeps the head a small share of a CPU step.
+    decoder_width: int = 256
+    # query2label/ml_decoder: attention heads; decoder_width is a multiple of it (8 as DETR
+    # and ML-Decoder: 32 channels per head).
+    decoder_heads: int = 8
+    # query2label/ml_decoder: hidden width of each layer's feed-forward block (4 x width as
+    # Query2Label; ML-Decoder uses 2048).
+    decoder_feedforward: int = 1024
+    # query2label/ml_decoder: dropout inside the decoder (attention weights and each residual
+    # branch), 0.1 in both papers; `dropout` drops whole channels of the feature map before it.
+    decoder_dropout: float = 0.1
+    # ml_decoder: group queries G, each decoding ceil(classes / G) classes; the decoder's cost
+    # depends on G, not on the classes. None: the paper's min(classes, 100).
+    ml_decoder_groups: Optional[int] = None
 
     # --- loss -------------------------------------------------------------------------------
     # Training loss: focal (Lin 2017), ghm (GHM-C, Li 2019) and asl (asymmetric, Ridnik 2021)

@@ -36,6 +36,15 @@ BROKEN = [
                                              "the feature map; choose one of them, or leave pooling at its default"),
     ({"label_embeddings": "glove.txt"}, "label_embeddings='glove.txt' with head='linear': only head 'ml_gcn' or "
                                         "'ssgrl' reads word vectors; choose one of them, or label_embeddings=''"),
+    ({"head": "query2label", "decoder_width": 100, "decoder_heads": 8},
+     "decoder_width=100 with decoder_heads=8: each attention head takes decoder_width / decoder_heads channels; "
+     "expected a multiple of 8"),
+    ({"head": "csra", "decoder_layers": 2}, "decoder_layers=2 with head='csra': only head 'query2label' or "
+                                            "'ml_decoder' has decoder layers; choose one of them, or "
+                                            "decoder_layers=None"),
+    ({"head": "query2label", "ml_decoder_groups": 20},
+     "ml_decoder_groups=20 with head='query2label': only head='ml_decoder' reads ml_decoder_groups; set "
+     "head='ml_decoder', or ml_decoder_groups=None"),
     ({"backbone_weights": "imagenet"}, "backbone_weights='imagenet': Keras publishes no ImageNet weights for "
                                        "backbone='resnet18'; use one of ['convnext_tiny', 'efficientnetv2_b0', "
                                        "'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', 'keras_resnet50', "
@@ -107,6 +116,8 @@ ALLOWED = [
     {"min_lr": 0.01, "lr": 0.01},
     {"head": "csra", "csra_heads": 3, "csra_temperatures": [1, 2, 99]},
     {"head": "ml_gcn", "label_embeddings": "glove.txt", "ghm_bins": 10},  # ghm_bins with loss='bce': left alone
+    {"head": "ml_decoder", "decoder_layers": 2, "ml_decoder_groups": 20, "decoder_width": 96, "decoder_heads": 4},
+    {"head": "linear", "decoder_width": 96, "decoder_heads": 4},  # working defaults of another head: left alone
     {"backbone": "convnext_tiny", "backbone_weights": "imagenet"},
     {"backbone": "resnet50", "normalization": "standardize"},
     {**GROUPS, "class_names": ["colour", "type"]},

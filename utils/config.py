@@ -16,7 +16,8 @@ import configs
 from configs import Config
 from utils.config_rules import LIMITS, broken_rule, choices_text
 
-__all__ = ["LIMITS", "ConfigError", "load_config", "reference_table", "validate"]
+__all__ = ["LIMITS", "ConfigError", "SettingDoc", "load_config", "read_settings", "reference_table", "unknown_setting",
+           "validate"]
 
 
 class ConfigError(ValueError):
@@ -94,12 +95,23 @@ def _from_file(path):
 
 
 def _set(config, key, value, source):
-    names = [f.name for f in dataclasses.fields(Config)]
-    if key not in names:
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else "; see configs.py for the settings"
-        raise ConfigError(f"unknown setting {key!r} ({source}){hint}")
+    if key not in {f.name for f in dataclasses.fields(Config)}:
+        raise unknown_setting(key, source)
     setattr(config, key, value)
+
+
+def unknown_setting(key, source, others=()):
+    """The ConfigError for a key that is no setting, with the closest setting (or entry of `others`) as a hint.
+
+    Args:
+        key: str. The unknown name.
+        source: str. Where it was given ("command line", a file, "help=").
+        others: list[str]. More names that `key` may be close to (help= also takes mode names).
+    """
+    names = [f.name for f in dataclasses.fields(Config)] + list(others)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see configs.py for the settings"
+    return ConfigError(f"unknown setting {key!r} ({source}){hint}")
 
 
 def _literal(raw):
@@ -155,48 +167,82 @@ def _type_name(hint):
     return getattr(hint, "__name__", str(hint))
 
 
-def reference_table():
-    """The README's settings reference, generated from configs.py so the two never drift apart.
+class SettingDoc(typing.NamedTuple):
+    """One setting as configs.py declares it.
 
-    A setting's description is the comment block just above it, its lines joined with spaces; the
-    choices of a `Literal` type follow it.
+    Args:
+        name: str. The setting.
+        default: str. The default as written in configs.py, on one line.
+        hint: type. Its type annotation.
+        comment: str. The comment block just above it, its lines joined with spaces.
+        section: str. The `# --- section ---` it is in.
+        choices: list[str]. The choices of a `Literal` type (or of a tuple's Literal entries); [] for others.
+        entries: bool. True when `choices` are those of a tuple's entries.
     """
+
+    name: str
+    default: str
+    hint: object
+    comment: str
+    section: str
+    choices: list
+    entries: bool
+
+
+def read_settings():
+    """{setting: SettingDoc} in the order of configs.py, read from its source and its types."""
     source = inspect.getsource(configs)
     lines = source.splitlines()
     page = next(node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "Config")
     settings = {node.lineno: node for node in page.body if isinstance(node, ast.AnnAssign)}
     hints = typing.get_type_hints(Config)
-    rows = ["| setting | default | what it does |", "|---|---|---|"]
-    comment = []
+    found, comment, section = {}, [], ""
     for number in range(page.lineno, page.end_lineno + 1):
         text = lines[number - 1].strip()
         if text.startswith("# ---"):
-            rows.append(f"| **{text.strip('# -')}** | | |")
-            comment = []
+            section, comment = text.strip("# -"), []
         elif text.startswith("#"):
             comment.append(text.lstrip("#").strip())
         elif number in settings:
             node = settings[number]
             name = node.target.id
-            default = " ".join(ast.get_source_segment(source, node.value).split())
-            what = " ".join(comment + _choices(hints[name])).replace("|", "\\|")
-            rows.append(f"| `{name}` | `{default}` | {what} |")
+            choices, entries = _choices(hints[name])
+            found[name] = SettingDoc(name, " ".join(ast.get_source_segment(source, node.value).split()), hints[name],
+                                     " ".join(comment), section, choices, entries)
             comment = []
         elif not text:
             comment = []
+    return found
+
+
+def reference_table():
+    """The README's settings reference, generated from configs.py so the two never drift apart.
+
+    A setting's description is its comment (`read_settings`); the choices of a `Literal` type follow it.
+    """
+    rows = ["| setting | default | what it does |", "|---|---|---|"]
+    section = None
+    for doc in read_settings().values():
+        if doc.section != section:
+            section = doc.section
+            rows.append(f"| **{section}** | | |")
+        label = "Entries from" if doc.entries else "Choices"
+        choices = [f"{label}: " + ", ".join(f"`{choice}`" for choice in doc.choices) + "."] if doc.choices else []
+        what = " ".join([doc.comment] * bool(doc.comment) + choices).replace("|", "\\|")
+        rows.append(f"| `{doc.name}` | `{doc.default}` | {what} |")
     return "\n".join(rows)
 
 
 def _choices(hint):
-    """['Choices: `a`, `b`.'] for a Literal (or a tuple of Literal entries), else []."""
+    """(choices, entries): the choices of a Literal type, or of a tuple of Literal entries (entries=True); else []."""
     if typing.get_origin(hint) is typing.Union:
         hint = [a for a in typing.get_args(hint) if a is not type(None)][0]
-    label = "Choices"
-    if typing.get_origin(hint) is tuple and typing.get_args(hint):
-        hint, label = typing.get_args(hint)[0], "Entries from"
+    entries = typing.get_origin(hint) is tuple and bool(typing.get_args(hint))
+    if entries:
+        hint = typing.get_args(hint)[0]
     if typing.get_origin(hint) is not typing.Literal:
-        return []
-    return [f"{label}: " + ", ".join(f"`{choice}`" for choice in typing.get_args(hint)) + "."]
+        return [], False
+    return [str(choice) for choice in typing.get_args(hint)], entries
 
 
 if __name__ == "__main__":

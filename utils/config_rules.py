@@ -11,8 +11,9 @@ Which combinations are rules:
   keras.applications backbone, which normalises its [0, 255] input itself);
 - a setting turned on (away from an "off" default: 0, None, "") for a part that never reads it,
   so it would be ignored silently (mixup_alpha with head='groups', label_embeddings with
-  head='linear'). Settings with a working default that belong to another choice (ghm_bins with
-  loss='bce', pooling='max' with head='csra') are left alone: the page holds them all.
+  head='linear', decoder_layers or ml_decoder_groups with a head that has no decoder). Settings
+  with a working default that belong to another choice (ghm_bins with loss='bce', pooling='max'
+  with head='csra', decoder_width with head='linear') are left alone: the page holds them all.
 - focal_alpha and asl_clip are on by default; with head='groups' they count only together with
   their loss (loss='focal', loss='asl'), whose one-of-K version has no such term. So the default
   config passes with head='groups', and a groups run with that loss turns the term off itself.
@@ -24,7 +25,7 @@ import typing
 from collections.abc import Callable
 from typing import NamedTuple
 
-from configs import ExportFormat, KerasApplication, LabelGraphHead, PoolingHead
+from configs import ExportFormat, KerasApplication, LabelGraphHead, PoolingHead, QueryHead
 
 # The csra_heads that the CSRA paper gives temperatures for (multi_label.heads.csra's
 # PAPER_TEMPERATURES; tests/test_registries.py ties the two).
@@ -32,6 +33,7 @@ CSRA_PAPER_HEADS = (1, 2, 4, 6, 8)
 APPLICATIONS = typing.get_args(KerasApplication)
 POOLING_HEADS = typing.get_args(PoolingHead)
 LABEL_GRAPH_HEADS = typing.get_args(LabelGraphHead)
+QUERY_HEADS = typing.get_args(QueryHead)
 
 
 def choices_text(literal):
@@ -117,6 +119,13 @@ LIMITS = {
     "gcn_threshold": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "gcn_reweight": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "ssgrl_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "decoder_layers": (lambda v: v is None or v >= 1, "None or an integer >= 1"),
+    "decoder_width": (lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2 (half the position code is rows, half "
+                                                       "columns)"),
+    "decoder_heads": (lambda v: v >= 1, "an integer >= 1"),
+    "decoder_feedforward": (lambda v: v >= 1, "an integer >= 1"),
+    "decoder_dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "ml_decoder_groups": (lambda v: v is None or v >= 1, "None or an integer >= 1"),
     "steps_per_execution": (lambda v: v >= 1, "an integer >= 1"),
     "save_every_steps": (lambda v: v >= 0, "an integer >= 0 (0: back up at epoch ends only)"),
     "hue_jitter": (lambda v: 0 <= v <= 0.5, "a number in [0, 0.5]"),
@@ -195,6 +204,15 @@ MODEL_RULES = (
          lambda c: bool(c.label_embeddings) and c.head not in LABEL_GRAPH_HEADS,
          lambda c: f"label_embeddings={c.label_embeddings!r} with head={c.head!r}: only head "
                    f"{_names(LABEL_GRAPH_HEADS)} reads word vectors; choose one of them, or label_embeddings=''"),
+    Rule(("decoder_width", "decoder_heads"), lambda c: c.decoder_width % c.decoder_heads != 0,
+         lambda c: f"decoder_width={c.decoder_width} with decoder_heads={c.decoder_heads}: each attention head takes "
+                   f"decoder_width / decoder_heads channels; expected a multiple of {c.decoder_heads}"),
+    Rule(("decoder_layers", "head"), lambda c: c.decoder_layers is not None and c.head not in QUERY_HEADS,
+         lambda c: f"decoder_layers={c.decoder_layers} with head={c.head!r}: only head {_names(QUERY_HEADS)} has "
+                   "decoder layers; choose one of them, or decoder_layers=None"),
+    Rule(("ml_decoder_groups", "head"), lambda c: c.ml_decoder_groups is not None and c.head != "ml_decoder",
+         lambda c: f"ml_decoder_groups={c.ml_decoder_groups} with head={c.head!r}: only head='ml_decoder' reads "
+                   "ml_decoder_groups; set head='ml_decoder', or ml_decoder_groups=None"),
     Rule(("normalization", "backbone"),
          lambda c: c.normalization != "backbone" and c.backbone in APPLICATIONS,
          lambda c: f"normalization={c.normalization!r} with backbone={c.backbone!r}: the keras.applications backbones "

@@ -3,8 +3,10 @@
 A builder is `function(features, num_classes, settings, train_labels, class_names) -> logits`
 with `settings` a `HeadSettings`. `train_labels` ([N, C] of 1/0/-1) and `class_names` are read
 only by the label-graph heads, which build their graph from the training labels' co-occurrence
-and look up word vectors for the class names; the others ignore them. `groups` returns a dict of
-logits, one entry per attribute group.
+and look up word vectors for the class names; the others ignore them. The query heads
+(`query2label`, `ml_decoder`) read the feature map with learned or fixed queries through
+transformer decoder layers (the `decoder_*` settings). `groups` returns a dict of logits, one
+entry per attribute group.
 """
 
 import dataclasses
@@ -17,7 +19,9 @@ from multi_label.heads.csra import csra_head
 from multi_label.heads.embeddings import load_label_embeddings
 from multi_label.heads.groups import group_head
 from multi_label.heads.linear import linear_head
+from multi_label.heads.ml_decoder import ml_decoder_head
 from multi_label.heads.ml_gcn import ml_gcn_head
+from multi_label.heads.query2label import query2label_head
 from multi_label.heads.ssgrl import ssgrl_head
 from utils.config import ConfigError
 from utils.settings import settings_class
@@ -25,7 +29,8 @@ from utils.settings import settings_class
 HeadSettings = settings_class(
     "HeadSettings",
     """head pooling dropout groups csra_heads csra_temperatures csra_lambda
-    label_embeddings graph_hidden gcn_threshold gcn_reweight ssgrl_steps""",
+    label_embeddings graph_hidden gcn_threshold gcn_reweight ssgrl_steps
+    decoder_layers decoder_width decoder_heads decoder_feedforward decoder_dropout ml_decoder_groups""",
     """The settings the heads read; names and defaults are those of configs.py.""",
     __name__)
 
@@ -74,6 +79,25 @@ def _ssgrl(features, num_classes, settings, train_labels=None, class_names=None)
                       embeddings=embeddings, dropout=settings.dropout)
 
 
+def _query2label(features, num_classes, settings, train_labels=None, class_names=None):
+    return query2label_head(features, num_classes, **_decoder_arguments(settings))
+
+
+def _ml_decoder(features, num_classes, settings, train_labels=None, class_names=None):
+    # The label file, which the config does not know, fixes the number of label columns.
+    groups = settings.ml_decoder_groups
+    if groups is not None and groups > num_classes:
+        raise ConfigError(f"ml_decoder_groups={groups} with {num_classes} label columns: each group query decodes "
+                          f"one or more classes; expected at most {num_classes}, or None (min(classes, 100))")
+    return ml_decoder_head(features, num_classes, groups=groups, **_decoder_arguments(settings))
+
+
+def _decoder_arguments(settings):
+    return dict(num_layers=settings.decoder_layers, width=settings.decoder_width, heads=settings.decoder_heads,
+                feedforward=settings.decoder_feedforward, dropout=settings.decoder_dropout,
+                feature_dropout=settings.dropout)
+
+
 def label_graph(settings, num_classes, train_labels, class_names):
     """Returns (P(j | i) [C, C] of the training labels, label vectors [C, d] or None for learned ones).
 
@@ -100,4 +124,6 @@ HEADS = {
     "csra": Head(_csra),
     "ml_gcn": Head(_ml_gcn),
     "ssgrl": Head(_ssgrl),
+    "query2label": Head(_query2label),
+    "ml_decoder": Head(_ml_decoder),
 }

@@ -4,7 +4,8 @@
 
 Writes, per image, the predicted labels (at the per-class thresholds fitted on validation, or
 the fixed `threshold`) and every class probability. Files that fail to decode are skipped and
-named; the rest are labelled.
+named; the rest are labelled. Up to SHOWN_IMAGES images, each one's labels are printed with their
+probabilities, most probable first; then one summary line with the path written.
 """
 
 import csv
@@ -32,6 +33,7 @@ from utils.settings import pick
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 LABEL_SEPARATOR = ";"  # joins the predicted class names in the CSV's `labels` column
 NOTED_FILES = 20  # non-image files named one by one before "and N more"
+SHOWN_IMAGES = 20  # up to this many images, each one's labels are printed too; more: a one-line summary
 
 
 def run_predict(config):
@@ -69,8 +71,37 @@ def run_predict(config):
     write_text(output, text)
     for name in skipped:
         print(f"warning: skipped unreadable image (failed to read or decode): {name}")
+    if 0 < len(rows) <= SHOWN_IMAGES:
+        print("\n".join(label_lines(rows, class_names, probabilities, predicted)))
     thresholds = "per-class fitted" if calibration.kind == "fitted" else f"fixed {config.threshold:g}"
-    print(f"Labelled {len(rows)} images ({len(skipped)} skipped) with {thresholds} thresholds; wrote {output}")
+    counts = np.asarray(predicted, bool).reshape(len(rows), -1).sum(axis=1)  # labels per image
+    print(f"Labelled {len(rows)} images ({len(skipped)} skipped) with {thresholds} thresholds: "
+          f"{counts.mean() if len(counts) else 0:.2f} labels per image, {int((counts == 0).sum())} with none; "
+          f"wrote {output}")
+
+
+def label_lines(names, class_names, probabilities, predicted):
+    """One line per image: its predicted labels with their probabilities, most probable first.
+
+    An image with no label above its threshold gets its most probable class instead, said so.
+
+    Args:
+        names: list[str]. The images' names.
+        class_names: list[str]. One per class.
+        probabilities: np.ndarray. [N, C] class probabilities.
+        predicted: np.ndarray. [N, C] booleans, the labels predicted at the thresholds in use.
+    """
+    width = max((len(name) for name in names), default=0) + 2
+    lines = []
+    for name, row, chosen in zip(names, probabilities, predicted):
+        order = [i for i in np.argsort(-row, kind="stable") if chosen[i]]
+        if order:
+            labels = ", ".join(f"{class_names[i]} {row[i]:.2f}" for i in order)
+        else:
+            best = int(np.argmax(row))
+            labels = f"no label above its threshold (most probable: {class_names[best]} {row[best]:.2f})"
+        lines.append(f"{name:<{width}}{labels}")
+    return lines
 
 
 def collect_inputs(source, class_names, image_root=None):

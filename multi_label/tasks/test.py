@@ -1,5 +1,8 @@
 """Test mode: evaluates a checkpoint on `test_labels`; writes metrics.json, predictions.csv and the report.
 
+On screen: mAP, CF1 and OF1 and the weakest classes by AP (every class is in metrics.json and the
+report), then the paths written.
+
 Labels are predicted with the per-class thresholds fitted on validation after training
 (`thresholds="fitted"`) or with the fixed `threshold`; both are always measured, side by side.
 """
@@ -23,6 +26,8 @@ from utils.atomic import write_text
 from utils.config import ConfigError
 from utils.run_folder import run_folders
 from utils.settings import pick
+
+WEAKEST_SHOWN = 5  # classes of lowest AP listed on screen; metrics.json and the report list every class
 
 
 def run_test(config):
@@ -55,7 +60,7 @@ def run_test(config):
     names = dict(zip(table.images, table.names))
     write_text(predictions_path, _predictions_csv([names.get(p, p) for p in paths], table.class_names,
                                                   calibration.probabilities(logits)))
-    _print_summary(metrics, table.class_names, skipped)
+    _print_summary(metrics, skipped)
     _print_thresholds(metrics, config.threshold, calibration.info)
     print(f"Wrote {metrics_path}\nWrote {predictions_path}")
     if config.report and len(paths):
@@ -179,14 +184,29 @@ def _predictions_csv(names, class_names, probabilities):
     return out.getvalue()
 
 
-def _print_summary(metrics, class_names, skipped):
-    print(f"\nTest mAP: {metrics['mAP']:.4f} over {metrics['images']} images")
-    print(f"{'class':<24}AP")
-    for name in class_names:
-        ap = metrics["AP"][name]
-        print(f"{name:<24}{'no positive test example (left out of the mean)' if ap is None else f'{ap:.4f}'}")
+def _print_summary(metrics, skipped):
+    """The test's figures on screen: mAP, CF1 and OF1 at the thresholds in use, and the weakest classes by AP."""
+    at = metrics["at_threshold"]
+    kind = "per-class fitted" if metrics["thresholds_in_use"] == "fitted" else "fixed"
+    rated = sorted(((name, ap) for name, ap in metrics["AP"].items() if ap is not None), key=lambda item: item[1])
+    weakest = rated[:WEAKEST_SHOWN]
+    width = max([len(name) + 4 for name, _ in weakest] + [16])
+    print(f"\nTest mAP: {_figure(metrics['mAP'])} over {metrics['images']} images (CF1 and OF1 at the {kind} "
+          "thresholds)")
+    for name in ("mAP", "CF1", "OF1"):
+        print(f"  {name:<{width + 2}}{_figure(metrics['mAP'] if name == 'mAP' else at[name])}")
+    if weakest:
+        print(f"  weakest {len(weakest)} of {len(rated)} classes by AP (every class: metrics.json and the report):")
+        for name, ap in weakest:
+            print(f"    {name:<{width}}{ap:.4f}")
+    if metrics["undefined_classes"]:
+        print(f"  no positive test example (left out of the mAP): {', '.join(metrics['undefined_classes'])}")
     for path in skipped:
         print(f"warning: skipped test image that failed to decode: {path}")
+
+
+def _figure(value):
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _print_thresholds(metrics, threshold, info):

@@ -20,7 +20,7 @@ from multi_label.optim.schedules import ScheduleSettings
 from multi_label.optim.weight_decay import apply_weight_decay
 from multi_label.tasks.test import run_test
 from multi_label.training.backup import finished_epochs
-from multi_label.training.callbacks import ValidationMAP, training_callbacks, validation_metric
+from multi_label.training.callbacks import ProgressLines, ValidationMAP, training_callbacks, validation_metric
 from multi_label.training.distribute import (
     build_for_strategy,
     build_strategy,
@@ -82,13 +82,15 @@ def train(config):
         build_for_strategy(model, strategy, train_ds.element_spec)
 
     validation = ValidationMAP(val_ds, val_report, train_report, groups=config.groups)
+    terminal = sys.stdout.isatty()  # a progress bar; else one line per epoch and ProgressLines within it
     callbacks = training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=extra_callbacks,
-                                   ema_decay=config.ema_decay, save_every_steps=config.save_every_steps, write=chief)
+                                   ema_decay=config.ema_decay, save_every_steps=config.save_every_steps, write=chief,
+                                   progress=None if terminal else ProgressLines(steps, global_batch))
     print(f"Training {model.name} on {len(train_table)} images, {len(class_names)} classes, "
           f"{steps} steps per epoch of {global_batch} images ({replicas} replicas, "
           f"{config.precision}); run folder {model_dir}")
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-              verbose=1 if sys.stdout.isatty() else 2)
+              verbose=1 if terminal else 2)
     if not chief:
         shutil.rmtree(model_dir, ignore_errors=True)
         return None

@@ -1,8 +1,9 @@
-"""Training callbacks: exact validation mAP, best/last checkpoints, NaN stop, and the run's callback list."""
+"""Training callbacks: exact validation mAP, best/last checkpoints, NaN stop, progress lines; the run's list."""
 
 import json
 import math
 import os
+import time
 
 import keras
 
@@ -152,6 +153,47 @@ class StopOnNaN(keras.callbacks.Callback):
                 "(mode=check)")
 
 
+# Outside a terminal Keras prints one line per epoch (verbose=2); within a long epoch, ProgressLines
+# adds one this often, so a CI log or a nohup file shows the run is alive and how fast it goes.
+PROGRESS_INTERVAL_S = 180
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """A line every `interval` seconds within an epoch: step/steps, images per second, the running loss.
+
+    For output that is not a terminal, where Keras shows no progress bar. The loss is Keras's
+    running mean over the epoch so far.
+
+    Args:
+        steps: int. Steps per epoch.
+        batch_size: int. Images per step (the global batch).
+        interval: float or None. Seconds between lines; None: PROGRESS_INTERVAL_S.
+    """
+
+    def __init__(self, steps, batch_size, interval=None):
+        super().__init__()
+        self.steps = steps
+        self.batch_size = batch_size
+        self.interval = PROGRESS_INTERVAL_S if interval is None else interval
+        self.epoch = 0
+        self.start = self.last = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.start = epoch, time.monotonic()
+        self.last = self.start
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self.last < self.interval or batch + 1 >= self.steps:  # the epoch's own line comes next
+            return
+        self.last = now
+        loss = (logs or {}).get("loss")
+        loss_text = "" if loss is None else f", loss {float(loss):.4f}"
+        elapsed = now - self.start
+        print(f"Epoch {self.epoch + 1}: step {batch + 1}/{self.steps}, {(batch + 1) * self.batch_size / elapsed:.1f} "
+              f"images/s{loss_text}, {elapsed / 60:.1f} min into the epoch", flush=True)
+
+
 def save_model(model, path):
     """Saves a `.keras` model atomically."""
     with atomic_path(path) as tmp:
@@ -159,7 +201,7 @@ def save_model(model, path):
 
 
 def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(), ema_decay=0.0,
-                       save_every_steps=0, write=True):
+                       save_every_steps=0, write=True, progress=None):
     """Returns the callbacks of a training run, in the order they must run.
 
     Args:
@@ -175,6 +217,7 @@ def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(
         ema_decay: float. Above 0, validation and the saved models use the averaged weights.
         save_every_steps: int. Also back up every this many steps within an epoch; 0: at epoch ends only.
         write: bool. False on a non-chief worker (see AtomicBackupAndRestore).
+        progress: ProgressLines or None. Progress lines within an epoch (output that is not a terminal).
     """
     # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
     # them in before the callbacks after it and back before the next epoch's training.
@@ -184,6 +227,7 @@ def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(
                                     write=write, save_freq=save_every_steps or "epoch")
     return [
         StopOnNaN(),
+        *([] if progress is None else [progress]),
         *extra,
         *([] if ema is None else [ema]),
         validation,
