@@ -243,6 +243,7 @@ def test_readme_first_screen_shows_help_and_the_verbose_variable():
     readme = (ROOT / "README.md").read_text()
     first_screen = readme[:readme.index("\n## ", readme.index("## Set-up"))]
     setup = first_screen[first_screen.index("```bash"):]
-    assert setup.index("pip install -r requirements.txt") < setup.index("python run.py --help")
+    assert setup.index("pip install -r requirements.txt") < setup.index("`python run.py --help`")
+    assert "`python run.py help=lr`" in first_screen
     assert f"{VERBOSE_VARIABLE}=1 python run.py" in first_screen
     assert f"a progress line every {PROGRESS_INTERVAL_S // 60} minutes within an epoch" in first_screen
