@@ -316,9 +316,10 @@ class Config:
     # tf.distribute: auto uses MirroredStrategy over all local GPUs when there is more than
     # one, else one device; multi_worker needs TF_CONFIG from the launcher.
     strategy: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"
-    # Compute dtype: mixed_float16 for GPUs (automatic loss scaling), mixed_bfloat16 for TPUs,
-    # recent GPUs and CPUs; variables and logits stay float32.
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # Compute dtype. auto: mixed_bfloat16 on GPUs of compute capability 8.0+ and on CPUs with
+    # AMX or AVX512_BF16, mixed_float16 on 7.x GPUs, else float32 (printed, and kept on resume).
+    # Variables and logits stay float32.
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
     # XLA compilation of the train step; auto: Keras turns it on with a GPU/TPU when every
     # layer supports it, off on CPU-only machines.
     jit_compile: Literal["auto", True, False] = "auto"
@@ -326,8 +327,8 @@ class Config:
     # accelerators); batch callbacks see every N-th batch.
     steps_per_execution: int = 1
     # Also back up the training state every N steps within an epoch (a kill loses at most N
-    # steps; on resume that epoch restarts from its first batch with the saved weights);
-    # 0: only at epoch ends.
+    # steps; on resume that epoch goes on from the batch after the saved step); 0: only at
+    # epoch ends.
     save_every_steps: int = 0
 
     # --- test and predict (mode=test, mode=predict, the test report) ---------------------------

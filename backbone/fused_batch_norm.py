@@ -10,6 +10,13 @@ The arithmetic is Keras's: batch statistics in training with the biased variance
 averages updated with Keras's `momentum`, statistics in float32 under mixed precision. Where the
 fused kernel does not apply (another axis than the last, an input that is not 4-D, a mask,
 `synchronized=True`, renorm) the layer is Keras's own.
+
+Under a distribution strategy each replica updates the moving averages from its own part of the
+batch. Keras creates them without an aggregation, so the replicas' updates are not combined and
+the saved averages are those of the first replica's images only; here they are averaged over
+the replicas: the moving mean is then the whole batch's, the moving variance the mean of the
+parts' variances (tests/test_distribute.py). Normalising each part with its own statistics, as
+every strategy does without `synchronized=True`, is what still differs from one device.
 """
 
 import keras
@@ -19,6 +26,11 @@ import tensorflow as tf
 @keras.saving.register_keras_serializable(package="multi_label")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with the same arguments and results, computed by the fused kernel."""
+
+    def add_weight(self, *args, **kwargs):
+        if kwargs.get("name") in ("moving_mean", "moving_variance"):  # averaged over replicas (see above)
+            kwargs["aggregation"] = "mean"
+        return super().add_weight(*args, **kwargs)
 
     def _fusable(self, inputs, mask):
         return (mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3) and not self.synchronized

@@ -78,13 +78,14 @@ def main():
     augment = dict(crop_scale=(0.5, 1.0), flip="horizontal", color_jitter=0.2) if args.augment else {}
     base = validate(dataclasses.replace(Config(), train_labels=labels, val_labels="", test_labels="",
                                         image_size=args.image_size, batch_size=args.batch, cache_images=False,
-                                        shuffle_buffer=256, tfrecord_dir=os.path.join(args.folder, "tfrecords"),
-                                        **augment))
+                                        shuffle_buffer=256, **augment))
     table = load_split(pick(SplitSettings, base), "train_labels")
     load_before = os.getloadavg()
     results = {}
     for data_format in ("files", "tfrecord"):
-        config = dataclasses.replace(base, data_format=data_format)
+        # tfrecord_dir only with data_format="tfrecord" (utils/config_rules.py refuses it with "files")
+        config = validate(dataclasses.replace(base, data_format=data_format, tfrecord_dir=os.path.join(
+            args.folder, "tfrecords") if data_format == "tfrecord" else ""))
         if data_format == "tfrecord":
             input_dataset(config, table, training=False)  # writes the shards, outside the timing
         results[data_format] = images_per_second(config, table)

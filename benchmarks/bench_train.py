@@ -53,6 +53,18 @@ class StepTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+def model_and_batch(config, precision, classes):
+    """The project's model for `config` in `precision` (seeded) and one random batch of images and labels."""
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(0)
+    model = build_model(pick(ModelSettings, config), classes)
+    rng = np.random.default_rng(0)
+    size = config.image_size
+    images = rng.uniform(0, 255, (config.batch_size, size, size, 3)).astype(np.float32)
+    labels = rng.integers(0, 2, (config.batch_size, classes)).astype(np.int32)
+    return model, images, labels
+
+
 def benchmark(args):
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     if args.batchnorm == "keras":
@@ -60,12 +72,7 @@ def benchmark(args):
         resnet.BATCH_NORM = keras.layers.BatchNormalization
     config = dataclasses.replace(Config(), backbone=args.backbone, backbone_width=args.width,
                                  image_size=args.image_size, batch_size=args.batch)
-    keras.mixed_precision.set_global_policy(args.precision)
-    keras.utils.set_random_seed(0)
-    model = build_model(pick(ModelSettings, config), args.classes)
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (args.batch, args.image_size, args.image_size, 3)).astype(np.float32)
-    labels = rng.integers(0, 2, (args.batch, args.classes)).astype(np.int32)
+    model, images, labels = model_and_batch(config, args.precision, args.classes)
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     loss = build_loss(pick(LossSettings, config), labels)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit)

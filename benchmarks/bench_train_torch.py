@@ -73,6 +73,9 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0: torch's default")
     parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
                         help="channels_last (NHWC, as TensorFlow) or contiguous (NCHW, torch's default layout)")
+    parser.add_argument("--autocast", choices=["none", "bfloat16"], default="none",
+                        help="bfloat16: the forward pass and loss under torch.autocast('cpu', torch.bfloat16), "
+                             "PyTorch's mixed precision on CPU (the counterpart of Keras's mixed_bfloat16)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,7 +91,8 @@ def main():
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images / 255.0), labels)  # normalisation inside the step, as in the Keras model
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bfloat16"):
+            loss = loss_fn(model(images / 255.0), labels)  # normalisation inside the step, as in the Keras model
         loss.backward()
         optimizer.step()
         float(loss.detach())  # waits for the step
@@ -102,7 +106,8 @@ def main():
           f"{torch.get_num_threads()} threads")
     print(f"load average (1/5/15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print(f"torch resnet18 width {args.width} {args.image_size}px batch {args.batch} float32 {args.memory_format}: "
+    print(f"torch resnet18 width {args.width} {args.image_size}px batch {args.batch} "
+          f"{'float32' if args.autocast == 'none' else 'bfloat16 autocast'} {args.memory_format}: "
           f"{args.batch / median:.1f} images/s (median step {median * 1000:.0f} ms; mean "
           f"{args.batch * len(times) / sum(times):.1f} images/s over {args.steps} steps), "
           f"peak memory {peak:.0f} MiB (process RSS)")

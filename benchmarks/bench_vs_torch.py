@@ -4,10 +4,11 @@ Usage: python3 benchmarks/bench_vs_torch.py [--image-size 224] [--batch 32] [--s
 
 Runs, one after the other in fresh processes (so that none shares threads or memory with another):
 bench_train.py with the fused BatchNormalization (the default), with Keras's own BatchNormalization,
-and in mixed_bfloat16; bench_train_torch.py in channels-last and in torch's default NCHW layout.
-Prints a markdown table and the ratio of the project's default float32 figure to the faster PyTorch
-one. On a machine without torch the PyTorch rows say so. Run it on an otherwise idle machine: two
-processes on two cores halve each other's figures.
+and in mixed_bfloat16; bench_train_torch.py in channels-last and in torch's default NCHW layout, and
+channels-last under bfloat16 autocast. Prints a markdown table and two ratios: the project's float32
+figure to the faster PyTorch float32 one, and its mixed_bfloat16 figure to PyTorch's bfloat16
+autocast. On a machine without torch the PyTorch rows say so. Run it on an otherwise idle machine:
+two processes on two cores halve each other's figures.
 """
 
 import argparse
@@ -21,10 +22,13 @@ RATE = re.compile(r"([\d.]+) images/s \(median step")
 INFERENCE = re.compile(r"inference: ([\d.]+) images/s")
 
 
-def measure(script, *flags):
-    """Runs one benchmark script; returns (training images/s or None, inference images/s or None, its output)."""
+def measure(script, *flags, timeout=None):
+    """Runs one benchmark script; returns (training images/s or None, inference images/s or None, its output).
+
+    `timeout` (seconds, None: none) raises subprocess.TimeoutExpired when the script runs longer.
+    """
     result = subprocess.run([sys.executable, os.path.join(HERE, script), *flags], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=timeout)
     output = result.stdout.strip()
     rate, inference = RATE.search(output), INFERENCE.search(output)
     return (float(rate.group(1)) if rate else None, float(inference.group(1)) if inference else None,
@@ -49,6 +53,8 @@ def main():
         ("PyTorch, channels-last, float32", "bench_train_torch.py", common + ["--memory-format", "channels_last"]),
         ("PyTorch, NCHW (torch's default layout), float32", "bench_train_torch.py",
          common + ["--memory-format", "contiguous"]),
+        ("PyTorch, channels-last, bfloat16 autocast", "bench_train_torch.py",
+         common + ["--memory-format", "channels_last", "--autocast", "bfloat16"]),
     ]
     print(f"ResNet-18, {args.image_size}x{args.image_size}, batch {args.batch}, synthetic data, "
           f"{args.warmup} warm-up + {args.steps} timed steps, median step; load average before: "
@@ -60,11 +66,14 @@ def main():
         rates[name] = rate
         shown = f"{rate:.1f}" if rate else f"not measured ({output.splitlines()[-1] if output else 'no output'})"
         print(f"| {name} | {shown} | {f'{inference:.1f}' if inference else ''} |", flush=True)
-    ours = rates[runs[0][0]]
-    torch_rates = [rates[name] for name, script, _ in runs if script == "bench_train_torch.py" and rates[name]]
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
-    if ours and torch_rates:
-        print(f"float32 training, this project / the faster PyTorch layout: {ours / max(torch_rates):.2f}x")
+    ours, torch_float32 = rates[runs[0][0]], [rates[runs[3][0]], rates[runs[4][0]]]
+    if ours and any(torch_float32):
+        best_torch = max(rate for rate in torch_float32 if rate)
+        print(f"float32 training, this project / the faster PyTorch layout: {ours / best_torch:.2f}x")
+    ours_bf16, torch_bf16 = rates[runs[2][0]], rates[runs[5][0]]
+    if ours_bf16 and torch_bf16:
+        print(f"bfloat16 training, this project (mixed_bfloat16) / PyTorch (autocast): {ours_bf16 / torch_bf16:.2f}x")
 
 
 if __name__ == "__main__":

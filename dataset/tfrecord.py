@@ -106,7 +106,7 @@ def tfrecord_dataset(file_pattern_or_list, num_classes, shuffle_files=False, see
     return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def tfrecord_source(table, tfrecord_dir="", seed=None):
+def tfrecord_source(table, tfrecord_dir="", seed=None, shuffle_files=True):
     """Returns a dataset of (encoded bytes, labels, name) read from TFRecord shards of `table`.
 
     The shards live in `<label file>.tfrecords/` (or `tfrecord_dir/<label file name>/`); they are
@@ -117,6 +117,7 @@ def tfrecord_source(table, tfrecord_dir="", seed=None):
         table: LabelTable. A split read from its label file (`table.source`).
         tfrecord_dir: str. Folder of the shard folders; "": beside each label file.
         seed: int or None. Seed of the shard order (see `tfrecord_dataset`).
+        shuffle_files: bool. Read the shards in a seeded order (training); False: in file order.
     """
     stem = os.path.splitext(os.path.basename(table.source))[0]
     folder = os.path.join(tfrecord_dir, stem) if tfrecord_dir else os.path.splitext(table.source)[0] + ".tfrecords"
@@ -131,7 +132,7 @@ def tfrecord_source(table, tfrecord_dir="", seed=None):
     else:
         print(f"Writing TFRecords for {table.source} into {folder}")
         shards = write_tfrecords(table, folder)
-    return tfrecord_dataset(shards, len(table.class_names), shuffle_files=True, seed=seed)
+    return tfrecord_dataset(shards, len(table.class_names), shuffle_files=shuffle_files, seed=seed)
 
 
 def verify_tfrecords(file_pattern_or_list, num_classes):

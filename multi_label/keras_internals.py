@@ -106,14 +106,46 @@ def backup_position(callback):
     return callback._current_epoch, callback._last_batch_seen
 
 
-def set_backup_epoch(callback, epoch):
-    """Sets the finished-epoch count of a `BackupAndRestore` (after a restore: saves before the next epoch end).
+def set_backup_position(callback, epoch, batch=0):
+    """Sets where a `BackupAndRestore` counts from after a restore: finished epochs and the last batch seen.
+
+    Both are private (`_current_epoch`, `_last_batch_seen`). The batch matters for a mid-epoch
+    restore: Keras adds `batch - last batch seen` to its count towards the next `save_freq` save,
+    so a run resumed at batch `n` must start from `n - 1` to save where the uninterrupted run does.
 
     Args:
         callback: keras.callbacks.BackupAndRestore.
         epoch: int. Finished epochs.
+        batch: int. The last batch (0-based) of the current epoch already trained; 0 at an epoch start.
     """
     callback._current_epoch = epoch
+    callback._last_batch_seen = batch
+
+
+def skip_next_step(model, batches):
+    """Makes the next training step of `fit` draw `batches` batches from its iterator without training on them.
+
+    A run resumed from a mid-epoch backup must go on with the batch after the last one trained,
+    while Keras's epoch loop always starts an epoch at its first step and counts `steps_per_epoch`
+    steps. `fit` calls `model.train_function(iterator)` once per step and reads the attribute
+    anew each time (see `retrace_train_step`); here it is replaced for one call by a function that
+    takes the batches (the data pipeline's order stays that of the uninterrupted run) and returns
+    no logs, then puts the real one back. The optimizer's step count and every weight are the
+    restored ones, so nothing is trained twice.
+
+    Args:
+        model: keras.Model. The model being fitted.
+        batches: int. Batches to draw (the step's `steps_per_execution`, or what is left to skip).
+    """
+    train_function = model.train_function
+
+    def skip(iterator):
+        model.train_function = train_function
+        for _ in range(batches):
+            next(iterator)
+        return {}
+
+    model.train_function = skip
 
 
 def set_initial_epoch(model, epoch):

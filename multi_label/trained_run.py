@@ -3,7 +3,7 @@
 Training writes into the run folder models/<run_name>/, beside the model:
 
 - `best.keras` (and `last.keras`): the model, loaded here in safe mode (no code from the file runs).
-- `classes.json`: the class names, in output order.
+- `classes.json`: the class names, in output order (of a `groups` head: its groups, the label columns).
 - `thresholds.json` and `calibration.json`: per-class thresholds and a temperature fitted on the
   validation split (`multi_label.evaluation.calibration` fits and writes them), with the
   checkpoint's SHA-256, so thresholds fitted for one model are never applied to another.
@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, backbones, heads) for safe loading
+from multi_label.evaluation.groups import output_groups
 from multi_label.evaluation.inference import sigmoid
 from multi_label.evaluation.metrics import binarize
 from multi_label.evaluation.thresholds import apply_temperature, load_thresholds
@@ -55,52 +56,50 @@ def resolve_checkpoint(checkpoint, run_name):
     return path
 
 
-def load_checkpoint(path, num_classes=None, mode=None):
+def load_checkpoint(path, num_classes=None, groups=None, head=None):
     """Loads a `.keras` model in safe mode (no arbitrary code) and checks its outputs (`check_outputs`).
 
     Args:
         path: str. The model file.
-        num_classes: int or None. The number of logits the model must give; None: not checked.
-        mode: str or None. The mode loading it, when that mode handles the sigmoid heads only.
+        num_classes: int or None. The number of sigmoid outputs the model must give; None: not checked.
+        groups: dict[str, int] or None. The groups ({group: classes}) of a `groups` head it must have.
+        head: str or None. The `head` setting it is used with; None: either kind of head.
     """
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # a torn or foreign file: say which one, not a stack trace
         raise ConfigError(f"checkpoint={path!r} cannot be loaded: {type(error).__name__}: {error}") from None
-    check_outputs(model, path, num_classes, mode)
+    check_outputs(model, path, num_classes, groups, head)
     return model
 
 
-def check_outputs(model, path, num_classes=None, mode=None):
-    """Raises ConfigError (one line) when `model` is not the model a mode expects.
+def check_outputs(model, path, num_classes=None, groups=None, head=None):
+    """Raises ConfigError (one line) when `model` is not the model the settings describe.
 
     Args:
         model: keras.Model. A loaded checkpoint.
         path: str. Its file, named in the message.
         num_classes: int or None. The number of logits it must give (one sigmoid per class); None: any.
-        mode: str or None. A mode for the sigmoid heads only: a `groups` head (one softmax output
-            per attribute group) stops it. None: a groups head is allowed unless `num_classes` is set.
+        groups: dict[str, int] or None. The groups ({group: classes}) its outputs must be, one softmax
+            each (a `groups` head); None: not checked.
+        head: str or None. The `head` setting: "groups" needs a groups head, any other one sigmoid
+            output per class. None: either kind, unless `num_classes` or `groups` says which.
     """
-    groups = isinstance(model.output, dict)  # a groups head's outputs are {group: logits}
-    if groups and mode is not None:
-        raise groups_unsupported(mode, checkpoint=path)
-    if groups and num_classes is not None:
-        raise ConfigError(f"checkpoint={path!r} has a head='groups' (one softmax per group), not {num_classes} "
-                          "sigmoid outputs; evaluate it with head='groups' and its groups")
+    found = output_groups(model)  # a groups head's outputs are {group: logits}
+    if found is not None and (num_classes is not None or head not in (None, "groups")):
+        expected = (f"{num_classes} sigmoid outputs" if num_classes is not None
+                    else f"the sigmoid outputs of head={head!r}")
+        raise ConfigError(f"checkpoint={path!r} has a head='groups' (one softmax per group), not {expected}; "
+                          "use it with head='groups' and its groups")
+    if found is None and (groups is not None or head == "groups"):
+        raise ConfigError(f"checkpoint={path!r} has one sigmoid output per class ({model.output_shape[-1]}), not "
+                          "head='groups' (one softmax per group); use it with the head it was trained with")
+    if found is not None and groups is not None and found != dict(groups):
+        raise ConfigError(f"checkpoint={path!r} has the groups {found}, but groups={dict(groups)}; expected the "
+                          "groups it was trained with")
     if num_classes is not None and model.output_shape[-1] != num_classes:
         raise ConfigError(f"checkpoint={path!r} predicts {model.output_shape[-1]} classes, but the label file has "
                           f"{num_classes}")
-
-
-def groups_unsupported(mode, checkpoint=None):
-    """The ConfigError of a mode that handles the sigmoid heads only, given a `groups` head.
-
-    Args:
-        mode: str. The mode, e.g. "predict".
-        checkpoint: str or None. The checkpoint trained with the groups head; None: the settings ask for it.
-    """
-    what = "head='groups'" if checkpoint is None else f"checkpoint={checkpoint!r} has a head='groups'"
-    return ConfigError(f"mode={mode} supports the sigmoid heads; {what} (one softmax per group) is not handled")
 
 
 def saved_class_names(checkpoint):

@@ -19,8 +19,9 @@ from utils.config import ConfigError, load_config
 # the smallest setting of each family: hand-written ResNets at 1/8 width, MobileNets at their
 # smallest alpha; the other keras.applications models have a fixed width
 TINY_WIDTH = {"mobilenetv2": 0.35, "mobilenetv3_small": 0.75, "mobilenetv3_large": 0.75}
-# The deep variants (8-15 s each on two CPU cores, mostly `.keras` loading) run with
-# `python -m pytest -m slow`; each shares its code with a shallower sibling in the default run.
+# The deep variants (8-15 s each on two CPU cores, mostly `.keras` loading) are marked slow: CI
+# runs them, `python -m pytest -m "not slow"` leaves them out; each shares its code with a
+# shallower sibling.
 SLOW = {"resnet101", "resnet152", "resnext101_32x8d", "preact_resnet101", "keras_resnet101", "keras_resnet101v2",
         "efficientnetv2_s"}
 

@@ -15,7 +15,9 @@ from conftest import ROOT
 
 from configs import Config
 
-TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
+# precision pinned: the exact comparisons hold on every machine (auto picks bfloat16 on CPUs with AMX)
+TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64",
+        "precision='float32'"]
 ROWS = "".join(f"img{i}.png,{i % 2},{(i + 1) % 2}\n" for i in range(16))
 
 
@@ -131,7 +133,8 @@ def test_checkpoint_with_other_class_count(tmp_path):
 
 def test_folder_of_another_run(tmp_path):
     previous = dataclasses.replace(Config(), demo_images=160, image_size=32, backbone_width=0.125, batch_size=16,
-                                   shuffle_buffer=64, run_name="taken", val_labels="", test_labels="", lr=0.5)
+                                   shuffle_buffer=64, run_name="taken", val_labels="", test_labels="", lr=0.5,
+                                   precision="float32")
     folder = tmp_path / "models" / "taken"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(dataclasses.asdict(previous)))

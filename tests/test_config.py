@@ -39,6 +39,8 @@ def test_tuple_setting_accepts_list():
     (["crop_scale=(0.9, 0.5)"], "crop_scale=(0.9, 0.5) is out of range"),
     (["run_name=a/b"], "run_name='a/b' is out of range; expected a non-empty folder name"),
     (["epochs"], "argument 'epochs' is not key=value"),
+    (["head='groups'", "groups={'body colour': 3}"], "groups={'body colour': 3} is out of range; expected None or "
+     "{group name: number of classes >= 2}, e.g. {\"colour\": 12, \"type\": 6}; a group name is letters, digits"),
 ])
 def test_bad_values_name_key_and_allowed(args, expected):
     with pytest.raises(ConfigError) as info:

@@ -111,14 +111,16 @@ def test_checkpoint_is_used_when_given(data_dir, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "models" / "other" / "debug" / "layer_stats.csv").is_file()
 
 
-def test_groups_head_stops_before_reading_labels(data_dir, tmp_path, monkeypatch):
+def test_checkpoint_of_another_head_stops_before_reading_labels(data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     groups = tiny_config(data_dir, head="groups", groups={"pos1": 10, "pos2": 10})
-    with pytest.raises(ConfigError, match=r"^mode=debug supports the sigmoid heads; head='groups' \(one softmax "
-                                          r"per group\) is not handled$"):
-        run_debug(groups)
     # a groups checkpoint with settings that do not say so: named before the (missing) label file is read
     path, _ = save_tiny_model(groups, "run", class_names=["pos1", "pos2"])
-    with pytest.raises(ConfigError, match=rf"^mode=debug supports the sigmoid heads; checkpoint={path!r} has a "
-                                          r"head='groups'"):
+    with pytest.raises(ConfigError, match=rf"^checkpoint={path!r} has a head='groups' \(one softmax per group\), not "
+                                          r"the sigmoid outputs of head='linear'"):
         run_debug(tiny_config(data_dir, checkpoint=path, train_labels="missing.csv"))
+    # and the other way round: a sigmoid checkpoint with head='groups'
+    path, _ = save_tiny_model(tiny_config(data_dir), "sigmoid")
+    with pytest.raises(ConfigError, match=rf"^checkpoint={path!r} has one sigmoid output per class \(10\), not "
+                                          r"head='groups'"):
+        run_debug(dataclasses.replace(groups, checkpoint=path, train_labels="missing.csv"))

@@ -9,6 +9,7 @@ compare is exactly the distributed part: the pipeline's split of each global bat
 division by the global count of valid labels, the all-reduce of the head's gradients, the update,
 and the validation pass. SGD rather than Adam: Adam's first steps divide a gradient by its own
 magnitude, which turns rounding differences of near-zero gradients into full-size steps.
+BatchNorm in training mode is compared on its own, over one step, in the last test here.
 
 Tolerance: atol 1e-5 and rtol 1e-4 on the weights, the float32 rounding of a sum in another order
 over a few steps; a wrong split, a missing or doubled gradient, or a loss scaled by the number of
@@ -40,7 +41,7 @@ GLOBAL_BATCH = 16
 # unaugmented, both see the same images in the same order.
 SETTINGS = ["demo_images=100", "image_size=32", "backbone_width=0.125", "shuffle_buffer=1", "epochs=1",
             "freeze_epochs=1", "optimizer='sgd'", "lr=0.05", "lr_schedule='constant'", "warmup_epochs=0",
-            "test_labels=''", "pooling='avg'"]
+            "test_labels=''", "pooling='avg'", "precision='float32'"]
 SPLIT_CPU = ("import sys, tensorflow as tf; cpu = tf.config.list_physical_devices('CPU')[0]; "
              "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2); "
              "sys.path.insert(0, {root!r}); sys.argv[0] = 'run.py'; import run; run.main(sys.argv[1:])")
@@ -165,3 +166,28 @@ def test_build_strategy_one_device_and_missing_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="TF_CONFIG"):
         build_strategy("multi_worker")
+
+
+def test_mirrored_batch_norm_training_matches_one_device_where_it_can(tmp_path):
+    """BatchNorm training (unfrozen backbone) under MirroredStrategy over two CPU devices, one SGD step, against
+    one device with the same global batch of 16 and the same initial weights (tests/mirrored_batch_norm.py).
+
+    What agrees exactly: the moving averages. Each replica updates them from its half batch and the
+    replicas' updates are averaged, so the moving mean is the whole batch's and the moving variance the
+    mean of the halves' variances (checked to 1e-6 on the first BatchNorm, whose input, the untrained stem,
+    is the same in both runs). What differs: each replica normalises its half with that half's mean and
+    variance, not the whole batch's, so every activation after the first BatchNorm, and with it every
+    gradient, differs. Measured: the weights after the step differ by 0.039 at most where the step itself
+    moves them by up to 0.23; the bound asserted is half the step (a missing or doubled gradient all-reduce
+    moves weights by a whole step).
+    """
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "mirrored_batch_norm.py")], cwd=tmp_path,
+                            env=environment(), capture_output=True, text=True, timeout=300)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stdout[-3000:] + result.stderr[-3000:]
+    found = json.loads(lines[0][len("RESULT "):])
+    assert found["replicas"] == 2 and found["first_bn"].endswith("stem_bn")
+    assert found["mean_one_vs_two"] < 1e-6  # without averaging: replica 0's half-batch mean, 2e-2 off
+    assert found["mean_two_vs_whole_batch"] < 1e-6 and found["variance_two_vs_mean_of_halves"] < 1e-6
+    assert found["variance_one_vs_whole_batch"] < 1e-6
+    assert 0 < found["weights_max_diff"] < 0.5 * found["weights_max_step"]

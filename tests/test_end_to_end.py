@@ -14,7 +14,9 @@ from conftest import ROOT
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 
-TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64"]
+# precision pinned: the exact comparisons hold on every machine (auto picks bfloat16 on CPUs with AMX)
+TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64",
+        "precision='float32'"]
 
 
 def run(cwd, *args, timeout=300):

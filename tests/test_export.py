@@ -176,20 +176,25 @@ def test_one_registry_of_formats():
     assert [name for name, entry in EXPORTERS.items() if entry.calibrated] == ["tflite_int8"]
 
 
-def test_groups_head_stops_before_reading_labels(tmp_path, monkeypatch):
+def test_checkpoint_of_another_head_stops_before_reading_labels(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     groups = dataclasses.replace(Config(), backbone_width=0.125, image_size=SIZE, head="groups",
                                  groups={"a": 2, "b": 3}, train_labels="missing.csv", test_labels="missing.csv",
                                  checkpoint="run/best.keras")
-    with pytest.raises(ConfigError, match=r"^mode=convert supports the sigmoid heads; head='groups' \(one softmax "
-                                          r"per group\) is not handled$"):
-        run_convert(groups)
     os.makedirs("run")
     build_model(pick(ModelSettings, groups), len(groups.groups)).save("run/best.keras")
     # settings that do not say so: the checkpoint is named before the (missing) label files are read
-    with pytest.raises(ConfigError, match=r"^mode=convert supports the sigmoid heads; checkpoint='run/best.keras' "
-                                          r"has a head='groups'"):
+    with pytest.raises(ConfigError, match=r"^checkpoint='run/best.keras' has a head='groups' \(one softmax per "
+                                          r"group\), not the sigmoid outputs of head='linear'"):
         run_convert(dataclasses.replace(groups, head="linear", groups=None))
+    with pytest.raises(ConfigError, match=r"^checkpoint='run/best.keras' has the groups \{'a': 2, 'b': 3\}, but "
+                                          r"groups=\{'a': 2, 'b': 4\}; expected the groups it was trained with$"):
+        run_convert(dataclasses.replace(groups, groups={"a": 2, "b": 4}))
+    # and the other way round: a sigmoid checkpoint with head='groups'
+    build_model(pick(ModelSettings, Config(backbone_width=0.125)), 4).save("run/best.keras")
+    with pytest.raises(ConfigError, match=r"^checkpoint='run/best.keras' has one sigmoid output per class \(4\), "
+                                          r"not head='groups'"):
+        run_convert(groups)
 
 
 def test_onnx_without_tf2onnx_names_the_fix():

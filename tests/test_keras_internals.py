@@ -19,9 +19,10 @@ from multi_label.keras_internals import (
     retrace_train_step,
     route_backup_saves,
     scale_learning_rate,
-    set_backup_epoch,
+    set_backup_position,
     set_ema_weights_in_model,
     set_initial_epoch,
+    skip_next_step,
 )
 
 
@@ -82,6 +83,24 @@ def test_retrace_makes_a_frozen_layer_stop_updating_within_fit():
     np.testing.assert_array_equal(hidden.get_weights()[0], seen[1])  # epoch 2, after the retrace, did not
 
 
+def test_skipped_steps_draw_their_batches_without_training_on_them():
+    x, y = data(n=12)
+    # Two skipped steps then one trained: the same weights as one step on the third batch alone.
+    model = tiny_model()
+
+    class SkipTwo(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch < 2:
+                skip_next_step(self.model, 1)
+
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, callbacks=[SkipTwo()], verbose=0)
+    reference = tiny_model()
+    reference.fit(x[8:], y[8:], batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == int(reference.optimizer.iterations) == 1
+    for got, want in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_learning_rate_multiplier_scales_an_sgd_step_of_its_variables_only():
     optimizer = keras.optimizers.SGD(0.1)
     assert parameters(optimizer._var_key) == ["variable"]
@@ -105,8 +124,11 @@ def test_backup_internals_exist_and_route_every_save(tmp_path):
     assert saves == [(0, 1), (0, 3)]  # every save_freq batches, decided by Keras
     backup.on_epoch_end(0)
     assert backup_position(backup) == (1, 0)
-    set_backup_epoch(backup, 5)
-    assert backup_position(backup)[0] == 5
+    set_backup_position(backup, 5, 2)  # restored after batch 2 of epoch 6: the next save is save_freq batches on
+    assert backup_position(backup) == (5, 2)
+    for batch in range(3, 6):
+        backup.on_train_batch_end(batch)
+    assert saves[-1] == (5, 4)
     at_epoch_end = keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)
     route_backup_saves(at_epoch_end, lambda: saves.append("epoch"))
     at_epoch_end.on_epoch_end(0)

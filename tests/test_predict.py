@@ -123,14 +123,17 @@ def test_bad_inputs_are_one_clear_error(data_dir, tmp_path, monkeypatch):
         load_config(["output=x.txt"])
 
 
-def test_groups_head_stops_before_reading_any_input(data_dir, tmp_path, monkeypatch):
+def test_checkpoint_of_another_head_stops_before_reading_any_input(data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     groups = tiny_config(data_dir, head="groups", groups={"pos1": 10, "pos2": 10})
-    with pytest.raises(ConfigError, match=r"^mode=predict supports the sigmoid heads; head='groups' \(one softmax "
-                                          r"per group\) is not handled$"):
-        run_predict(dataclasses.replace(groups, input="missing.csv"))
     # a groups checkpoint with settings that do not say so: named before the (missing) input is looked at
     path, _ = save_tiny_model(groups, "models/tiny", class_names=["pos1", "pos2"])
-    with pytest.raises(ConfigError, match=rf"^mode=predict supports the sigmoid heads; checkpoint={path!r} has a "
-                                          r"head='groups' \(one softmax per group\) is not handled$"):
+    with pytest.raises(ConfigError, match=rf"^checkpoint={path!r} has a head='groups' \(one softmax per group\), not "
+                                          r"2 sigmoid outputs; use it with head='groups' and its groups$"):
         run_predict(tiny_config(data_dir, input="missing.csv"))
+    # and the other way round: a sigmoid checkpoint with head='groups'
+    path, _ = save_tiny_model(tiny_config(data_dir), "models/tiny")
+    with pytest.raises(ConfigError, match=rf"^checkpoint={path!r} has one sigmoid output per class \(10\), not "
+                                          r"head='groups' \(one softmax per group\); use it with the head it was "
+                                          r"trained with$"):
+        run_predict(dataclasses.replace(groups, input="missing.csv"))

@@ -4,7 +4,6 @@ would have had; the state outside the weights (every loss's, the EMA swap's) com
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -48,57 +47,81 @@ def optimizer_part(arrays):
     return {k: v for k, v in arrays.items() if k.startswith("optimizer")}
 
 
-@pytest.mark.slow  # three training runs through run.py: about 2 minutes on 2 CPU cores
-def test_killed_after_warmup_resumes_with_the_same_lr_and_optimizer_state(tmp_path):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    straight.mkdir(), killed.mkdir()
-    first = run(straight, *ARGS, "run_name=r")
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The uninterrupted run that both killed runs are compared with."""
+    folder = tmp_path_factory.mktemp("straight")
+    first = run(folder, *ARGS, "run_name=r")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return folder / "models" / "r"
 
+
+def kill_when(folder, args, ready):
+    """Starts the run, SIGKILLs it once `ready(backup meta)` holds, and returns the backup in force then."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *TINY, *ARGS, "run_name=r"], cwd=killed, env=env,
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *TINY, *args], cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    run_dir = killed / "models" / "r"
+    run_dir = folder / "models" / "r"
     deadline = time.time() + 240
-    # Kill inside epoch 3, as soon as the backup of 2 finished epochs is in force.
     while time.time() < deadline and process.poll() is None:
         try:
-            if backup_epoch(run_dir) == 2:
+            if (run_dir / "backup" / "latest").is_file() and ready(backup(run_dir)[0]):
                 break
-        except (OSError, ValueError):  # the pointer or meta file is being written
+        except (OSError, ValueError, KeyError):  # the pointer or meta file is being written
             pass
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     output = process.communicate()[0]
     meta, at_kill = backup(run_dir)
-    assert meta["epoch"] == 2 and not meta["steps_in_epoch"], output[-3000:]
-    snapshot = run_dir.parent / "at_kill"
-    shutil.copytree(run_dir / "backup", snapshot)
+    assert ready(meta), output[-3000:]
+    return meta, at_kill
 
-    resumed = run(killed, *ARGS, "run_name=r")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "Resuming from the backup after epoch 2" in resumed.stdout
 
-    want, got = history(straight / "models" / "r"), history(run_dir)
+def assert_same_as_straight(straight, run_dir, at_kill, killed_after_steps):
+    """The resumed run ends with the uninterrupted run's learning rates, step count, weights, moments and EMA."""
+    want, got = history(straight), history(run_dir)
     assert sorted(got) == sorted(want) == [0, 1, 2]
     # The learning rate of every epoch, past warmup included, is the uninterrupted run's to the last digit.
     assert [got[e]["lr"] for e in range(3)] == [want[e]["lr"] for e in range(3)]
     assert 0.0 < float(want[0]["lr"]) < float(want[1]["lr"])  # epoch 0 is warmup (its first step's rate)
-
-    # The resumed run started from the state it was killed with (2 epochs of updates) and ends with
-    # as many updates as the uninterrupted run.
-    _, final_straight = backup(straight / "models" / "r")
+    _, final_straight = backup(straight)
     _, final_resumed = backup(run_dir)
     assert final_straight.keys() == final_resumed.keys()
+    # The resumed run started from the state it was killed with and ends with as many updates as the
+    # uninterrupted run: no batch was trained twice.
     counter = [k for k in final_straight if k.startswith("optimizer") and final_straight[k].shape == ()][0]
-    steps = int(final_straight[counter]) // 3
-    assert int(at_kill[counter]) == 2 * steps and int(final_resumed[counter]) == 3 * steps
+    assert int(final_straight[counter]) == 3 * STEPS
+    assert int(at_kill[counter]) == killed_after_steps and int(final_resumed[counter]) == 3 * STEPS
     # The resumed epoch 3 saw the very batches and augmentation draws of the uninterrupted run's
     # epoch 3 (they are drawn from the seed and the epoch number): weights, moments and EMA agree.
     worst = max(float(np.max(np.abs(final_resumed[k] - final_straight[k]))) for k in final_straight)
     for key in final_straight:
         np.testing.assert_allclose(final_resumed[key], final_straight[key], rtol=1e-5, atol=1e-6, err_msg=key)
     print(f"largest difference after resume: {worst:.3g}")
+
+
+@pytest.mark.slow  # two training runs through run.py and the shared uninterrupted one: about 2 minutes on 2 cores
+def test_killed_after_warmup_resumes_with_the_same_lr_and_optimizer_state(tmp_path, straight):
+    # Killed inside epoch 3, as soon as the backup of 2 finished epochs is in force.
+    meta, at_kill = kill_when(tmp_path, [*ARGS, "run_name=r"], lambda m: m["epoch"] == 2)
+    assert not meta["steps_in_epoch"]
+    resumed = run(tmp_path, *ARGS, "run_name=r")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Resuming from the backup after epoch 2" in resumed.stdout
+    assert_same_as_straight(straight, tmp_path / "models" / "r", at_kill, 2 * STEPS)
+
+
+@pytest.mark.slow  # two training runs through run.py (the uninterrupted one is shared): about a minute
+def test_killed_mid_epoch_resumes_at_the_next_batch_and_ends_where_an_uninterrupted_run_does(tmp_path, straight):
+    # save_every_steps=5 backs up inside epoch 3 (save_every_steps does not change what is trained)
+    args = [*ARGS, "run_name=r", "save_every_steps=5"]
+    meta, at_kill = kill_when(tmp_path, args, lambda m: m["epoch"] == 2 and 0 < m["steps_in_epoch"] < STEPS)
+    done = meta["steps_in_epoch"]
+    resumed = run(tmp_path, *args)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert (f"Resuming from the backup after epoch 2 and {done} steps of epoch 3; epoch 3 goes on from batch "
+            f"{done + 1}") in resumed.stdout
+    assert_same_as_straight(straight, tmp_path / "models" / "r", at_kill, 2 * STEPS + done)
 
 
 def group_losses(first=None, second=None):

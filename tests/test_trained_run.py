@@ -20,13 +20,22 @@ def tiny(outputs):
 
 
 def test_outputs_are_checked_by_kind_and_count():
-    check_outputs(tiny(3), "m.keras", 3, mode="predict")
+    check_outputs(tiny(3), "m.keras", 3, head="linear")
     check_outputs(tiny({"a": 2, "b": 3}), "g.keras")  # test mode with head='groups' loads any outputs
+    check_outputs(tiny({"a": 2, "b": 3}), "g.keras", groups={"b": 3, "a": 2}, head="groups")  # in any order
     with pytest.raises(ConfigError, match=r"^checkpoint='m.keras' predicts 3 classes, but the label file has 4$"):
         check_outputs(tiny(3), "m.keras", 4)
-    with pytest.raises(ConfigError, match=r"^mode=convert supports the sigmoid heads; checkpoint='g.keras' has a "
-                                          r"head='groups' \(one softmax per group\) is not handled$"):
-        check_outputs(tiny({"a": 2, "b": 3}), "g.keras", 2, mode="convert")
+    with pytest.raises(ConfigError, match=r"^checkpoint='g.keras' has a head='groups' \(one softmax per group\), "
+                                          r"not the sigmoid outputs of head='csra'; use it with head='groups' and its "
+                                          r"groups$"):
+        check_outputs(tiny({"a": 2, "b": 3}), "g.keras", head="csra")
+    with pytest.raises(ConfigError, match=r"^checkpoint='m.keras' has one sigmoid output per class \(3\), not "
+                                          r"head='groups' \(one softmax per group\); use it with the head it was "
+                                          r"trained with$"):
+        check_outputs(tiny(3), "m.keras", groups={"a": 3}, head="groups")
+    with pytest.raises(ConfigError, match=r"^checkpoint='g.keras' has the groups \{'a': 2, 'b': 3\}, but "
+                                          r"groups=\{'a': 2, 'c': 3\}; expected the groups it was trained with$"):
+        check_outputs(tiny({"a": 2, "b": 3}), "g.keras", groups={"a": 2, "c": 3}, head="groups")
     with pytest.raises(ConfigError, match=r"^checkpoint='g.keras' has a head='groups' \(one softmax per group\), "
                                           r"not 2 sigmoid outputs"):
         check_outputs(tiny({"a": 2, "b": 3}), "g.keras", 2)

@@ -21,6 +21,7 @@ Settings of other modes are left alone (`input` with mode=train): one config fil
 """
 
 import os
+import re
 import typing
 from collections.abc import Callable
 from typing import NamedTuple
@@ -34,6 +35,7 @@ APPLICATIONS = typing.get_args(KerasApplication)
 POOLING_HEADS = typing.get_args(PoolingHead)
 LABEL_GRAPH_HEADS = typing.get_args(LabelGraphHead)
 QUERY_HEADS = typing.get_args(QueryHead)
+GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # Keras layer and TF scope names: no spaces or slashes
 
 
 def choices_text(literal):
@@ -103,10 +105,11 @@ LIMITS = {
     "calibration_images": (lambda v: v >= 1, "an integer >= 1"),
     "backbone_weights": (lambda v: v in ("", "none", "imagenet") or os.path.isfile(v),
                          '"none", "imagenet" or the path of an existing .keras, .weights.h5 or *_notop.h5 file'),
-    "groups": (lambda v: v is None or (len(v) > 0 and all(isinstance(k, str) and k for k in v)
+    "groups": (lambda v: v is None or (len(v) > 0 and all(isinstance(k, str) and GROUP_NAME.fullmatch(k) for k in v)
                                        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 2
                                                for n in v.values())),
-               'None or {group name: number of classes >= 2}, e.g. {"colour": 12, "type": 6}'),
+               'None or {group name: number of classes >= 2}, e.g. {"colour": 12, "type": 6}; a group name is letters, '
+               'digits, "_", "." and "-" (it names the group\'s output layer)'),
     "freeze_epochs": (lambda v: v >= 0, "an integer >= 0"),
     "backbone_lr_multiplier": (lambda v: v >= 0, "a number >= 0"),
     "csra_heads": (lambda v: v >= 1, "an integer >= 1"),
@@ -288,9 +291,6 @@ MODE_RULES = (
          lambda c: "test_labels is empty; mode=test needs a label file"),
     Rule(("mode", "input"), lambda c: c.mode == "predict" and not c.input,
          lambda c: "input is empty; mode=predict needs input=<image | folder | label file>"),
-    Rule(("mode", "head"), lambda c: c.mode in ("predict", "debug", "convert") and _groups(c),
-         lambda c: f"mode={c.mode} supports the sigmoid heads; head='groups' (one softmax per group) is not "
-                   "handled"),
     Rule(("mode", "train_labels"), lambda c: c.mode == "debug" and not c.train_labels,
          lambda c: "train_labels is empty; mode=debug needs a training batch"),
     Rule(("mode", "import_source"), lambda c: c.mode == "import" and not c.import_source,

@@ -31,6 +31,24 @@ def run_folders(run_name):
     return os.path.join("models", run_name), os.path.join("logs", run_name)
 
 
+def saved_settings(run_name):
+    """The settings dict saved in models/<run_name>/config.json by the run that trained there, or None."""
+    saved = os.path.join(run_folders(run_name)[0], "config.json")
+    if not os.path.isfile(saved):
+        return None
+    with open(saved) as f:
+        return json.load(f)
+
+
+def changed_settings(previous, settings):
+    """The training settings whose values differ between a saved run's settings and `settings`, in order.
+
+    A setting the saved run does not know (added to the project later) is not a difference, nor
+    one of NOT_TRAINING.
+    """
+    return [k for k in settings if k not in NOT_TRAINING and k in previous and _norm(previous[k]) != _norm(settings[k])]
+
+
 def prepare_run_folder(run_name, settings, overwrite=False):
     """Creates the run folders for training, guarding a folder that holds a different run.
 
@@ -47,12 +65,9 @@ def prepare_run_folder(run_name, settings, overwrite=False):
     """
     model_dir, log_dir = run_folders(run_name)
     saved = os.path.join(model_dir, "config.json")
-    if os.path.isfile(saved):
-        with open(saved) as f:
-            previous = json.load(f)
-        # a setting the saved run does not know (added to the project later) is not a difference
-        changed = [k for k in settings
-                   if k not in NOT_TRAINING and k in previous and _norm(previous[k]) != _norm(settings[k])]
+    previous = saved_settings(run_name)
+    if previous is not None:
+        changed = changed_settings(previous, settings)
         if changed:
             if not overwrite:
                 shown = ", ".join(f"{k}: {previous.get(k)!r} -> {settings[k]!r}" for k in changed[:5])

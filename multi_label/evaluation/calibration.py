@@ -22,7 +22,7 @@ from multi_label.trained_run import CALIBRATION_FILE, THRESHOLDS_FILE, file_sha2
 from utils.atomic import write_text
 
 
-def fit_and_save_calibration(model_path, val_table, pipeline, threshold=0.5):
+def fit_and_save_calibration(model_path, val_table, pipeline, threshold=0.5, encoded=None):
     """Fits per-class F1 thresholds and a temperature on the validation split; saves them beside the model.
 
     Args:
@@ -31,6 +31,8 @@ def fit_and_save_calibration(model_path, val_table, pipeline, threshold=0.5):
             "val_labels", ...)`); None when there is none.
         pipeline: PipelineSettings. How the validation images are read (`dataset.pipeline`).
         threshold: float. The fixed threshold, whose validation CF1 is reported beside the fitted ones'.
+        encoded: tf.data.Dataset or None. The validation split's (bytes, labels, name) records from its
+            TFRecords (`data_format="tfrecord"`); None: the image files.
 
     Returns:
         dict or None. The calibration.json contents; None when there is no validation split or no
@@ -41,9 +43,10 @@ def fit_and_save_calibration(model_path, val_table, pipeline, threshold=0.5):
         print(f"note: no per-class thresholds fitted ({missing}); test and predict use threshold={threshold}")
         return None
     model = load_checkpoint(model_path, len(val_table.class_names))
-    report = DecodeReport(val_table.images)
-    logits, labels, _ = predict_dataset(model, make_dataset(val_table.images, val_table.labels, pipeline,
-                                                            training=False, report=report))
+    names = val_table.images if encoded is None else val_table.names
+    report = DecodeReport(names)
+    logits, labels, _ = predict_dataset(model, make_dataset(names, val_table.labels, pipeline, training=False,
+                                                            report=report, encoded=encoded))
     if not len(labels):
         print(f"note: no per-class thresholds fitted (no image of val_labels={val_table.source!r} could be decoded)")
         return None

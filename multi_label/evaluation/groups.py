@@ -4,7 +4,9 @@ Label files of a groups run hold one column per group with a class index in [0, 
 model has one softmax output per group. Accuracy and confusion matrices leave -1 rows out.
 """
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from multi_label.evaluation.inference import predict_dataset
 
@@ -15,10 +17,52 @@ def group_targets(dataset, group_names):
     return dataset.map(lambda images, labels: (images, {name: labels[:, i] for i, name in enumerate(names)}))
 
 
-def predict_groups(model, dataset, group_names):
-    """Returns ({group: logits [N, K]}, labels [N, G], paths [N]) over a dataset of (images, labels, paths)."""
-    logits, labels, paths = predict_dataset(model, dataset)  # correct under a multi-replica strategy too
+def predict_groups(model, dataset, group_names, progress=None):
+    """Returns ({group: logits [N, K]}, labels [N, G], paths [N]) over a dataset of (images, labels, paths).
+
+    Args:
+        model: keras.Model. Images -> {group: logits}.
+        dataset: tf.data.Dataset. Batches of (images, labels, paths).
+        group_names: list[str]. The groups returned, in this order.
+        progress: callable or None. Called with the number of images of each batch done.
+    """
+    logits, labels, paths = predict_dataset(model, dataset, progress)  # correct under a multi-replica strategy too
     return {name: logits[name] for name in group_names}, labels, paths
+
+
+def output_groups(model):
+    """{group: number of classes} of a `groups` head's outputs; None for a model with one output."""
+    if not isinstance(model.output, dict):
+        return None
+    return {name: int(tensor.shape[-1]) for name, tensor in model.output.items()}
+
+
+def joined_group_model(model, groups):
+    """`model` with its groups' logits side by side in one output [batch, sum of K], in `groups` order.
+
+    For code written for one output (the layer statistics of mode=debug); the layers are the
+    model's own, plus the Concatenate layer `group_logits`. `summed_group_loss` splits it again.
+    """
+    joined = keras.layers.Concatenate(name="group_logits")([model.output[name] for name in groups])
+    return keras.Model(model.inputs, joined, name=model.name)
+
+
+def summed_group_loss(losses, groups):
+    """The loss of `joined_group_model`: each group's loss on its slice, summed (as `model.fit` sums them).
+
+    Args:
+        losses: dict[str, keras.losses.Loss]. One per group (`build_group_losses`).
+        groups: dict[str, int]. Group -> K, in label-column order (the order of the joined logits).
+
+    Returns:
+        callable. (labels [batch, G] class indices, -1 unknown; joined logits) -> scalar loss.
+    """
+    names, sizes = list(groups), list(groups.values())
+
+    def loss(labels, logits):
+        parts = tf.split(logits, sizes, axis=-1)
+        return tf.add_n([losses[name](labels[:, i], part) for i, (name, part) in enumerate(zip(names, parts))])
+    return loss
 
 
 def group_accuracy(labels, logits):

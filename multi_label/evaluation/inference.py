@@ -64,3 +64,17 @@ def sigmoid(logits):
     e = np.exp(logits[~positive])
     out[~positive] = e / (1.0 + e)
     return out
+
+
+def softmax(logits):
+    """Softmax over the last axis, in float64 (the largest logit is subtracted first: no overflow)."""
+    logits = np.asarray(logits, np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def output_probabilities(logits):
+    """The probabilities of a model's outputs: sigmoid of [N, C] logits, softmax of each group's {group: [N, K]}."""
+    if isinstance(logits, dict):  # a groups head: one-of-K per group
+        return {name: softmax(values) for name, values in logits.items()}
+    return sigmoid(logits)

@@ -18,6 +18,11 @@ into models/<run_name>/export/:
 S is the training image_size: only the SavedModel resizes inside (after the run's center_crop, as
 the evaluation pipeline does), because the pipeline's antialiased resize has no TFLite or ONNX
 kernel; callers of the others crop and resize first.
+
+A `groups` head (one softmax per attribute group) is exported by every format alike, with one
+named output per group in place of `probabilities`: `<group>` [N, K], the softmax probabilities
+of that group's classes (the SavedModel gives no `labels`: a group's class is its most probable
+one). Its `metadata` returns the groups and their class counts instead of classes and thresholds.
 """
 
 import json
@@ -59,7 +64,6 @@ def serving_archive(model, class_names, thresholds, image_size, crop=1.0):
         tf.Module misses Keras variables: the TFLite converter then finds them uninitialised).
         `archive.track(model)` is left out on purpose: it saves every weight a second time.
     """
-    import keras
     names = tf.constant(list(class_names))
     limits = tf.constant(np.asarray(thresholds, np.float32))
 
@@ -67,6 +71,35 @@ def serving_archive(model, class_names, thresholds, image_size, crop=1.0):
         probabilities = tf.sigmoid(tf.cast(model(pixels, training=False), tf.float32))
         present = probabilities >= limits  # the rule of multi_label.evaluation.metrics.binarize
         return {"probabilities": probabilities, "labels": tf.where(present, names, tf.constant(""))}
+
+    return image_archive(classify, image_size, crop, {"class_names": names, "thresholds": limits})
+
+
+def group_serving_archive(model, groups, image_size, crop=1.0):
+    """`serving_archive` of a `groups` head: the same inputs; per group `<group>` [N, K] softmax probabilities.
+
+    `metadata` returns `groups` (the names, in label-column order) and `classes` (K of each).
+
+    Args:
+        model: keras.Model. Float pixels in [0, 255] -> {group: logits}.
+        groups: dict[str, int]. Group -> K, in label-column order.
+        image_size: int. Side that images are resized to, as in training.
+        crop: float. Central fraction of each side kept before the resize.
+    """
+    metadata = {"groups": tf.constant(list(groups)), "classes": tf.constant(list(groups.values()), tf.int32)}
+    return image_archive(probability_function(model), image_size, crop, metadata)
+
+
+def image_archive(classify, image_size, crop, metadata):
+    """The SavedModel's three endpoints around `classify` (float pixels [N, S, S, 3] -> outputs).
+
+    Args:
+        classify: callable. Resized float pixels -> a dict of named outputs.
+        image_size: int. S, the side images are resized to.
+        crop: float. Central fraction of each side kept before the resize.
+        metadata: dict[str, tf.Tensor]. What `metadata` returns, besides the image size and crop.
+    """
+    import keras
 
     def decode(data):
         return resize(center_crop(decode_image(data), crop), image_size)
@@ -79,14 +112,13 @@ def serving_archive(model, class_names, thresholds, image_size, crop=1.0):
         lambda image_bytes: classify(tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
             [image_size, image_size, 3], tf.float32))),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    archive.add_endpoint("metadata", lambda: {"class_names": names, "thresholds": limits,
-                                              "image_size": tf.constant(image_size, tf.int32),
+    archive.add_endpoint("metadata", lambda: {**metadata, "image_size": tf.constant(image_size, tf.int32),
                                               "center_crop": tf.constant(crop, tf.float32)}, input_signature=[])
     return archive
 
 
 def probability_archive(model, image_size):
-    """A one-endpoint archive: pixels [N, S, S, 3] float32 in [0, 255] -> {"probabilities": [N, C]}."""
+    """A one-endpoint archive: pixels [N, S, S, 3] float32 in [0, 255] -> `probability_function(model)`'s outputs."""
     import keras
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", probability_function(model), input_signature=[pixel_spec(image_size)])
@@ -94,7 +126,13 @@ def probability_archive(model, image_size):
 
 
 def probability_function(model):
-    return lambda pixels: {"probabilities": tf.sigmoid(tf.cast(model(pixels, training=False), tf.float32))}
+    """Pixels -> {"probabilities": sigmoid [N, C]}, or per group of a `groups` head {group: softmax [N, K]}."""
+    def probabilities(pixels):
+        logits = model(pixels, training=False)
+        if isinstance(logits, dict):
+            return {name: tf.nn.softmax(tf.cast(values, tf.float32), axis=-1) for name, values in logits.items()}
+        return {"probabilities": tf.sigmoid(tf.cast(logits, tf.float32))}
+    return probabilities
 
 
 def pixel_spec(image_size):
@@ -107,8 +145,11 @@ def export_keras(path, model, info):
 
 
 def export_savedmodel(path, model, info):
-    archive = serving_archive(model, info["class_names"], info["thresholds"], info["image_size"],
-                              info["center_crop"])
+    if info["groups"]:
+        archive = group_serving_archive(model, info["groups"], info["image_size"], info["center_crop"])
+    else:
+        archive = serving_archive(model, info["class_names"], info["thresholds"], info["image_size"],
+                                  info["center_crop"])
     with atomic_folder(path) as tmp:
         archive.write_out(tmp, verbose=False)
 
@@ -170,7 +211,8 @@ class Format(NamedTuple):
     Args:
         file: str. The name in the export folder.
         export: callable. `export(path, model, info)` writes the file; `info` holds class_names,
-            thresholds, image_size, center_crop, calibration and, for TFLite, probability_savedmodel.
+            thresholds, image_size, center_crop, calibration, groups (None but for a `groups` head)
+            and, for TFLite, probability_savedmodel.
         tflite: bool. Converted by the TFLite converter from the probability SavedModel, which
             `export_formats` writes once for all of them.
         calibrated: bool. Needs calibration images (full integer quantisation).
@@ -214,27 +256,30 @@ def check_formats(formats):
             EXPORTERS[name].requires()
 
 
-def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None, crop=1.0):
+def export_formats(model, formats, export_dir, class_names, thresholds, image_size, calibration=None, crop=1.0,
+                   groups=None):
     """Writes each format into `export_dir` plus metadata.json; returns {format: path}.
 
     Args:
-        model: keras.Model. Float pixels in [0, 255] -> logits.
+        model: keras.Model. Float pixels in [0, 255] -> logits ({group: logits} for a `groups` head).
         formats: list[str]. Keys of EXPORTERS.
         export_dir: str. Output folder (created).
-        class_names: list[str]. One per class.
-        thresholds: array-like. Float [C].
+        class_names: list[str]. One per class (a `groups` head: the groups).
+        thresholds: array-like or None. Float [C]; None for a `groups` head.
         image_size: int. Training image side.
         calibration: callable or None. Needed for "tflite_int8": returns an iterable of float32
             [1, S, S, 3] batches of training images.
         crop: float. The evaluation's center_crop, done inside the SavedModel and named in metadata.json.
+        groups: dict[str, int] or None. A `groups` head's groups (group -> K, in label-column order).
     """
     check_formats(formats)
     calibrated = [name for name in formats if EXPORTERS[name].calibrated]
     if calibrated and calibration is None:
         raise ValueError(f"{calibrated[0]} needs calibration images; pass calibration=")
     os.makedirs(export_dir, exist_ok=True)
-    info = {"class_names": list(class_names), "thresholds": np.asarray(thresholds, np.float64).tolist(),
-            "image_size": int(image_size), "center_crop": float(crop), "calibration": calibration}
+    info = {"class_names": list(class_names), "image_size": int(image_size), "center_crop": float(crop),
+            "calibration": calibration, "groups": dict(groups) if groups else None,
+            "thresholds": None if groups else np.asarray(thresholds, np.float64).tolist()}
     written = {}
     with tempfile.TemporaryDirectory(prefix="export-") as scratch:
         if any(EXPORTERS[name].tflite for name in formats):
@@ -248,17 +293,25 @@ def export_formats(model, formats, export_dir, class_names, thresholds, image_si
             make_readable(path)
             written[name] = path
             print(f"Wrote {path}")
-    metadata = {key: info[key] for key in ("class_names", "thresholds", "image_size", "center_crop")}
+    write_metadata(export_dir, info)
+    return written
+
+
+def write_metadata(export_dir, info):
+    """metadata.json: what each file takes and gives, for the formats that do not carry it."""
+    described = ("groups",) if info["groups"] else ("class_names", "thresholds")
+    metadata = {key: info[key] for key in (*described, "image_size", "center_crop")}
     metadata["inputs"] = {
         "savedmodel": "serving_default: uint8 [N, H, W, 3], any size; serve_image_bytes: string [N], encoded images",
         "tflite, onnx": "float32 pixels [N, S, S, 3] in [0, 255]: the central center_crop of each side, resized "
                         "(bilinear, antialiased) to image_size",
         "tflite_int8": "uint8 pixels [N, S, S, 3], quantised with the input's scale and zero point",
     }
-    metadata["outputs"] = "probabilities [N, C] float32 (sigmoid); a class is present at or above its threshold"
+    metadata["outputs"] = ("<group> [N, K] float32 for each group: the softmax probabilities of its classes; its "
+                           "class is the most probable" if info["groups"] else
+                           "probabilities [N, C] float32 (sigmoid); a class is present at or above its threshold")
     write_text(os.path.join(export_dir, "metadata.json"), json.dumps(metadata, indent=2) + "\n")
     make_readable(os.path.join(export_dir, "metadata.json"))
-    return written
 
 
 def calibration_batches(table, pipeline, count, seed):

@@ -11,16 +11,22 @@ from multi_label.optim.schedules import WarmupPlateau
 class LearningRateLogger(keras.callbacks.Callback):
     """Writes the learning rate of each epoch into the epoch logs as "lr".
 
-    The rate is read when the epoch begins (after any plateau reduction at
-    the end of the previous one), so row `e` of a step table shows the rate
-    of epoch `e`. Keras hands the same `logs` dict to every callback in
-    order, so this callback must come before `TensorBoard` and `CSVLogger`.
+    The rate is that of the epoch's first step (after any plateau reduction at the end of the
+    previous one), so row `e` of a step table shows the rate of epoch `e`. It is the schedule at
+    step `epoch * steps per epoch`, which is the optimizer's step count when an epoch begins,
+    except in a run resumed from a mid-epoch backup: its count is already past the steps trained
+    before the backup, and the row must still read as in the uninterrupted run. Keras hands the
+    same `logs` dict to every callback in order, so this callback must come before `TensorBoard`
+    and `CSVLogger`.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_lr = float(
-            ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
+        schedule, steps = _schedule_of(self.model.optimizer), (self.params or {}).get("steps")
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) and steps:
+            rate = schedule(epoch * steps)
+        else:
+            rate = self.model.optimizer.learning_rate
+        self._epoch_lr = float(ops.convert_to_numpy(rate))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

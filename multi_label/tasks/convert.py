@@ -3,7 +3,8 @@
     python run.py mode=convert checkpoint=<path> formats=[...]
 
 The files and what each takes are listed in multi_label/export/formats.py; they go to
-models/<run_name>/export/, with parity.json and parity.md (multi_label/export/parity.py).
+models/<run_name>/export/, with parity.json and parity.md (multi_label/export/parity.py). A
+`groups` head is exported to every format with one softmax output per group, named by the group.
 """
 
 import os
@@ -12,9 +13,9 @@ from dataset.pipeline import PipelineSettings
 from dataset.splits import SplitSettings, load_split
 from multi_label.export.formats import EXPORTERS, calibration_batches, check_formats, export_formats
 from multi_label.export.parity import parity_report
+from multi_label.export.precision import compute_dtype_name, float32_copy
 from multi_label.trained_run import (
     check_outputs,
-    groups_unsupported,
     load_calibration,
     load_checkpoint,
     resolve_checkpoint,
@@ -28,20 +29,27 @@ from utils.settings import pick
 
 def run_convert(config):
     """mode=convert: loads the checkpoint, writes the configured formats and the parity report."""
-    if config.groups:
-        raise groups_unsupported("convert")
     check_formats(config.formats)
     checkpoint = resolve_checkpoint(config.checkpoint, config.run_name)
-    model = load_checkpoint(checkpoint, mode="convert")
-    class_names = read_class_names(config, checkpoint)
-    check_outputs(model, checkpoint, len(class_names))
-    thresholds = read_thresholds(config, checkpoint, class_names)
+    # checked first: a checkpoint of another kind of head stops here, before a label file is read
+    trained = load_checkpoint(checkpoint, groups=config.groups, head=config.head)
+    model = float32_copy(trained)  # the formats compute in float32 (multi_label/export/precision.py)
+    if model is not trained:
+        print(f"{checkpoint} computes in {compute_dtype_name(trained)}; the formats are exported from its float32 "
+              "copy (same weights), and the parity report compares both with them")
+    if config.groups:  # the label columns are the groups; a group's classes are 0..K-1, chosen by argmax
+        class_names, thresholds = list(config.groups), None
+    else:
+        class_names = read_class_names(config, checkpoint)
+        check_outputs(model, checkpoint, len(class_names))
+        thresholds = read_thresholds(config, checkpoint, class_names)
     image_size = int(trained_setting(checkpoint, "image_size", config.image_size))
     crop = float(trained_setting(checkpoint, "center_crop", config.center_crop))
     # images as the run was trained and tested on: its own size and crop
     pipeline = pick(PipelineSettings, config, image_size=image_size, center_crop=crop)
     export_dir = os.path.join(run_folders(config.run_name)[0], "export")
-    print(f"Exporting {checkpoint} ({len(class_names)} classes, image_size {image_size}) to {export_dir}")
+    what = f"{len(class_names)} groups" if config.groups else f"{len(class_names)} classes"
+    print(f"Exporting {checkpoint} ({what}, image_size {image_size}) to {export_dir}")
     calibration = None
     if any(EXPORTERS[name].calibrated for name in config.formats):
         table = load_split(pick(SplitSettings, config), "train_labels", class_names)
@@ -49,12 +57,13 @@ def run_convert(config):
             raise ConfigError("train_labels is empty; tflite_int8 is calibrated on training images")
         calibration = calibration_batches(table, pipeline, config.calibration_images, config.seed)
     written = export_formats(model, config.formats, export_dir, class_names, thresholds, image_size, calibration,
-                             crop)
+                             crop, groups=config.groups)
     if not config.test_labels:
         print("No parity report: test_labels is empty")
         return
     table = load_split(pick(SplitSettings, config), "test_labels", class_names)
-    parity_report(model, written, table, pipeline, thresholds, export_dir, images=config.parity_images)
+    parity_report(model, written, table, pipeline, thresholds, export_dir, images=config.parity_images,
+                  groups=config.groups, trained=None if model is trained else trained)
 
 
 def read_class_names(config, checkpoint):

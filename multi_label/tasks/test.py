@@ -16,11 +16,11 @@ import shlex
 
 import numpy as np
 
-from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
 from dataset.splits import SplitSettings, load_split
 from multi_label.evaluation.groups import evaluate_groups, format_confusion_matrix, predict_groups
-from multi_label.evaluation.inference import predict_dataset
+from multi_label.evaluation.inference import predict_dataset, softmax
 from multi_label.evaluation.metrics import binarize, evaluate_all
+from multi_label.tasks.inputs import input_dataset
 from multi_label.trained_run import load_calibration, load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
 from utils.config import ConfigError
@@ -46,8 +46,7 @@ def run_test(config):
     model = load_checkpoint(path, len(table.class_names))
     calibration = load_calibration(path, table.class_names, thresholds=config.thresholds, threshold=config.threshold,
                                    temperature_scaling=config.temperature_scaling)
-    report = DecodeReport(table.images)
-    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False, report=report)
+    dataset, report = input_dataset(config, table, training=False)  # image files or TFRecords
     logits, labels, paths = predict_dataset(model, dataset)
     metrics = metrics_at_thresholds(labels, logits, table.class_names, calibration, config.threshold)
     skipped = report.skipped()
@@ -99,9 +98,8 @@ def run_group_test(config, table):
     and its probability) and confusion_matrices.png.
     """
     path = resolve_checkpoint(config.checkpoint, config.run_name)
-    model = load_checkpoint(path)
-    report = DecodeReport(table.images)
-    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False, report=report)
+    model = load_checkpoint(path, groups=config.groups, head=config.head)  # a sigmoid checkpoint stops here
+    dataset, report = input_dataset(config, table, training=False)  # image files or TFRecords
     logits, labels, paths = predict_groups(model, dataset, table.class_names)
     metrics = evaluate_groups(labels, logits, config.groups)
     metrics.update(checkpoint=path, test_labels=config.test_labels, images=len(paths), skipped_images=report.skipped())
@@ -113,7 +111,7 @@ def run_group_test(config, table):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["image", *(f"{g}{suffix}" for g in config.groups for suffix in ("", "_probability"))])
-    probabilities = {g: _softmax(v) for g, v in logits.items()}
+    probabilities = {g: softmax(v) for g, v in logits.items()}
     for i, image in enumerate(paths):
         cells = [(int(np.argmax(probabilities[g][i])), f"{np.max(probabilities[g][i]):.6f}") for g in config.groups]
         writer.writerow([names.get(image, image), *(c for pair in cells for c in pair)])
@@ -131,11 +129,6 @@ def run_group_test(config, table):
     figure_path = os.path.join(out_dir, "confusion_matrices.png")
     group_confusion_matrices(figure_path, metrics["groups"])
     print(f"Wrote {metrics_path}\nWrote {predictions_path}\nWrote {figure_path}")
-
-
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _at(labels, probabilities, class_names, threshold):

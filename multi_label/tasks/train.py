@@ -6,9 +6,8 @@ import os
 import shutil
 import sys
 
-from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
+from dataset.pipeline import PipelineSettings
 from dataset.splits import SplitSettings, load_training_splits
-from dataset.tfrecord import tfrecord_source
 from multi_label.evaluation.calibration import fit_and_save_calibration
 from multi_label.evaluation.groups import group_targets
 from multi_label.losses import LossSettings, build_group_losses, build_loss
@@ -18,6 +17,7 @@ from multi_label.optim.optimizers import OptimizerSettings, build_optimizer
 from multi_label.optim.schedule_callbacks import schedule_callbacks
 from multi_label.optim.schedules import ScheduleSettings
 from multi_label.optim.weight_decay import apply_weight_decay
+from multi_label.tasks.inputs import encoded_images, input_dataset
 from multi_label.tasks.test import run_test
 from multi_label.training.backup import finished_epochs
 from multi_label.training.callbacks import ProgressLines, ValidationMAP, training_callbacks, validation_metric
@@ -30,8 +30,9 @@ from multi_label.training.distribute import (
     worker_folder,
 )
 from multi_label.training.epochs import steps_per_epoch
+from multi_label.training.precision import resolve_precision
 from utils.atomic import write_text
-from utils.run_folder import prepare_run_folder, run_folders
+from utils.run_folder import changed_settings, prepare_run_folder, run_folders, saved_settings
 from utils.settings import pick
 
 
@@ -49,13 +50,14 @@ def train(config):
     """Trains a model as configured; returns the path of the best checkpoint.
 
     Running the same command again after a crash or a kill resumes from the last backup: the last
-    finished epoch, or with `save_every_steps` the last saved step (that epoch then restarts from
-    its first batch; learning_notes/07-reliability.md).
+    finished epoch, or with `save_every_steps` the last saved step (that epoch then goes on from
+    the next batch; learning_notes/07-reliability.md).
     Under `strategy=multi_worker` only the chief writes the run folder; the other workers write
     to a temporary folder, removed at the end, and return None. The caller seeds the random
     generators first (run.py does, with `seed`).
     """
     train_table, val_table = load_training_splits(pick(SplitSettings, config))
+    config = with_precision_chosen(config)
     strategy = build_strategy(config.strategy)
     chief = is_chief(strategy)
     model_dir, log_dir = (prepare_run_folder(config.run_name, dataclasses.asdict(config), config.overwrite)
@@ -97,8 +99,24 @@ def train(config):
     best = os.path.join(model_dir, "best.keras")
     print(f"Finished {config.epochs} epochs; best model: {best}")
     if not config.groups:  # thresholds and temperature are for sigmoid outputs
-        fit_and_save_calibration(best, val_table, pick(PipelineSettings, config), threshold=config.threshold)
+        encoded = None if val_table is None else encoded_images(config, val_table)
+        fit_and_save_calibration(best, val_table, pick(PipelineSettings, config), threshold=config.threshold,
+                                 encoded=encoded)
     return best
+
+
+def with_precision_chosen(config):
+    """`config` with precision="auto" replaced by the policy chosen (`multi_label.training.precision`).
+
+    The run's config.json then holds the policy itself, and a resumed run (same training settings but
+    the precision) keeps the one it trained with, even on another machine.
+    """
+    saved = saved_settings(config.run_name)
+    same_run = saved is not None and changed_settings(saved, dataclasses.asdict(config)) in ([], ["precision"])
+    precision, line = resolve_precision(config.precision, saved.get("precision") if same_run else None)
+    if line:
+        print(line)
+    return dataclasses.replace(config, precision=precision)
 
 
 def training_dataset(config, table, global_batch, first_epoch, steps_per_epoch):
@@ -113,23 +131,6 @@ def training_dataset(config, table, global_batch, first_epoch, steps_per_epoch):
     if config.groups:
         dataset = group_targets(dataset, table.class_names)
     return dataset, report
-
-
-def input_dataset(config, table, training, batch_size=None, first_epoch=0, steps_per_epoch=None):
-    """Returns (dataset, DecodeReport) for a label table, from image files or TFRecords (`data_format`).
-
-    `batch_size` (default config.batch_size) is the global batch when training under a strategy;
-    `first_epoch` and `steps_per_epoch` are `dataset.pipeline.make_dataset`'s.
-    """
-    pipeline = pick(PipelineSettings, config)
-    epochs = dict(batch_size=batch_size, first_epoch=first_epoch, steps_per_epoch=steps_per_epoch)
-    if config.data_format == "tfrecord":
-        report = DecodeReport(table.names)  # records carry the paths as written in the label file
-        encoded = tfrecord_source(table, config.tfrecord_dir, seed=config.seed)
-        return make_dataset(table.names, table.labels, pipeline, training, report=report, encoded=encoded,
-                            **epochs), report
-    report = DecodeReport(table.images)
-    return make_dataset(table.images, table.labels, pipeline, training, report=report, **epochs), report
 
 
 def build_training_optimizer(config, model, steps_per_epoch, batch_size):

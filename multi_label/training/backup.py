@@ -7,7 +7,13 @@ import tempfile
 
 import keras
 
-from multi_label.keras_internals import backup_position, route_backup_saves, set_backup_epoch, set_initial_epoch
+from multi_label.keras_internals import (
+    backup_position,
+    route_backup_saves,
+    set_backup_position,
+    set_initial_epoch,
+    skip_next_step,
+)
 from multi_label.training.errors import checkpoint_write
 from utils.atomic import write_text
 
@@ -58,6 +64,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.write = write
         self._pointer = os.path.join(backup_dir, "latest")
         self._steps_in_epoch = 0
+        self._skip = 0  # batches of the resumed epoch still to draw without training
         route_backup_saves(self, self.save)
 
     def restored_epoch(self):
@@ -72,26 +79,35 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(os.path.join(meta["folder"], "state.weights.h5"))
         set_initial_epoch(self.model, meta["epoch"])
-        set_backup_epoch(self, meta["epoch"])
+        steps = meta.get("steps_in_epoch", 0)
+        set_backup_position(self, meta["epoch"], max(steps - 1, 0))
         if self.restore_extra_state is not None and meta.get("extra") is not None:
             self.restore_extra_state(meta["extra"])
-        steps = meta.get("steps_in_epoch", 0)
-        if steps:  # a mid-epoch backup: the weights after `steps` steps; the epoch is trained again from its start
+        if steps:  # a mid-epoch backup: the weights after `steps` steps of the next epoch
             epoch = meta["epoch"] + 1
+            self._skip = steps
             print(f"Resuming from the backup after epoch {meta['epoch']} and {steps} steps of epoch {epoch}; "
-                  f"epoch {epoch} restarts from its first batch ({meta['folder']})")
+                  f"epoch {epoch} goes on from batch {steps + 1} ({meta['folder']})")
         else:
             print(f"Resuming from the backup after epoch {meta['epoch']} ({meta['folder']})")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._steps_in_epoch = 0
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._skip:  # the batches of the resumed epoch trained before the backup: drawn, not trained again
+            skip_next_step(self.model, min(self.model.steps_per_execution, self._skip))
+
     def on_train_batch_end(self, batch, logs=None):
         self._steps_in_epoch = batch + 1  # Keras passes the last batch of a steps_per_execution group
+        if self._skip:  # counted towards the next save_freq save as in the uninterrupted run: not at all
+            self._skip = max(self._skip - self.model.steps_per_execution, 0)
+            return
         super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         self._steps_in_epoch = 0
+        self._skip = 0
         super().on_epoch_end(epoch, logs)
         if self.save_freq != "epoch":  # Keras saves only every save_freq steps then; a finished epoch is saved too
             self.save()

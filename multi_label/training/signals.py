@@ -44,7 +44,7 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.received is not None:
-            self.backup.save()  # a mid-epoch backup (the epoch restarts from its first batch on resume)
+            self.backup.save()  # a mid-epoch backup (the resumed epoch goes on from the next batch)
             self._stop()
 
     def on_epoch_end(self, epoch, logs=None):
