@@ -47,14 +47,15 @@ def run_predict(config):
                           "trainer writes into the run folder")
     output = config.output or os.path.join(os.path.dirname(checkpoint), "predict.csv")
     model = load_checkpoint(checkpoint, None if config.groups else len(class_names), config.groups, config.head)
-    files, names = collect_inputs(config.input, class_names, config.image_root, config.groups)
+    # a label file is read once: its images, and with data_format="tfrecord" its shards
+    table = input_table(config.input, class_names, config.image_root, config.groups)
+    files, names = ((table.images, table.names) if table is not None
+                    else collect_inputs(config.input, class_names, config.image_root, config.groups))
     calibration = None if config.groups else load_calibration(
         checkpoint, class_names, thresholds=config.thresholds, threshold=config.threshold,
         temperature_scaling=config.temperature_scaling)
 
-    # a label file with data_format="tfrecord": its shards, which yield each image by its name in the file
-    tfrecord = config.data_format == "tfrecord"
-    table = input_table(config.input, class_names, config.image_root, config.groups) if tfrecord else None
+    # TFRecord shards yield each image by its name in the label file
     encoded = None if table is None else encoded_images(config, table)
     files = files if encoded is None else names
     report = DecodeReport(files)
