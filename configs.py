@@ -9,7 +9,7 @@ work, with one line naming them (utils/config_rules.py lists those rules).
 """
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 # Families of choices that some settings depend on. tests/test_registries.py ties each to the
 # code: a new backbone, head or format goes into its registry and into its list here.
@@ -25,6 +25,9 @@ KerasApplication = Literal[
     "efficientnetv2_b0", "efficientnetv2_s", "convnext_tiny",
     "mobilenetv2", "mobilenetv3_small", "mobilenetv3_large",
 ]
+# Any keras-hub image encoder preset, "hub:<preset name or folder>" (backbone/hub.py lists the
+# families: ResNet, EfficientNet, DINOv2, CLIP, SigLIP, ViT), e.g. "hub:dinov2_small".
+HubPreset = str
 # Heads that pool the feature map, so they read `pooling`.
 PoolingHead = Literal["linear", "groups"]
 # Heads that propagate over a label co-occurrence graph, so they read `label_embeddings`.
@@ -156,15 +159,20 @@ class Config:
 
     # --- model ------------------------------------------------------------------------------
     # Feature extractor. The hand-written ResNets take any backbone_width; the
-    # keras.applications models have ImageNet weights (backbone_weights="imagenet").
-    backbone: Literal[ResNet, KerasApplication] = "resnet18"
+    # keras.applications models have ImageNet weights (backbone_weights="imagenet"); "hub:<preset>"
+    # is a pretrained keras-hub encoder (downloaded once; its input size and normalisation
+    # apply; load its weights with backbone_weights="preset"), e.g. "hub:dinov2_small".
+    backbone: Union[Literal[ResNet, KerasApplication], HubPreset] = "resnet18"
     # Channel width multiplier of the hand-written ResNets (and the MobileNets' alpha): 1.0 is
     # the published network; 0.5 (a quarter of the compute) trains the demo within minutes on
     # a CPU.
     backbone_width: float = 0.5
     # Initial backbone weights: "none", "imagenet" (keras.applications backbones; downloaded
-    # once), or a path to a .keras / .weights.h5 file of a model with this backbone or a Keras
-    # *_notop.h5 file (keras.applications backbones).
+    # once), "torchvision" (torchvision's ImageNet weights of resnet18/34/50/101/152,
+    # resnext50_32x4d and resnext101_32x8d at backbone_width=1.0, converted once; torch needed
+    # for that one conversion only), "preset" (a keras-hub preset's own weights), or a path to a
+    # .keras / .weights.h5 file of a model with this backbone (its head too when classes.json
+    # beside it names the same classes) or a Keras *_notop.h5 file (keras.applications backbones).
     backbone_weights: str = "none"
     # Input normalisation of the hand-written ResNets: the backbone's default, ImageNet mean/std,
     # per-image standardisation, or [0, 1] (unit). keras.applications models normalise alone.
@@ -176,8 +184,9 @@ class Config:
     head: Literal[PoolingHead, "csra", LabelGraphHead, QueryHead] = "linear"
     # Pooling of the feature map before the linear or groups head: max suits small objects
     # anywhere in the image; flatten keeps where each feature is (groups of positional
-    # attributes, e.g. each character of a licence plate) and fixes the input size.
-    pooling: Literal["avg", "max", "avg+max", "flatten"] = "max"
+    # attributes, e.g. each character of a licence plate) and fixes the input size; class_token
+    # is a keras-hub ViT's pooled token (DINOv2, CLIP, ViT; SigLIP's attention pooling).
+    pooling: Literal["avg", "max", "avg+max", "flatten", "class_token"] = "max"
     # Dropout rate before the classifier.
     dropout: float = 0.0
     # head=groups: {group: number of classes} in label-file column order, e.g.
@@ -310,6 +319,9 @@ class Config:
     # --- training: epochs, batches, devices ---------------------------------------------------
     # Training epochs.
     epochs: int = 8
+    # End the run after this many epochs without a better validation mAP (the best model is kept,
+    # and a resumed run counts the epochs before the interruption); 0: off. Needs val_labels.
+    early_stopping_patience: int = 0
     # Images per training step on each replica (device); the global batch is
     # batch_size x replicas.
     batch_size: int = 64

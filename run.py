@@ -52,6 +52,8 @@ MODES = {
                     "python run.py mode=convert run_name=mine test_labels=data/test.csv formats=\"('keras', "
                     "'tflite_float16')\""),
 }
+# Modes that build or load a model: a keras-hub preset's input size applies to them.
+BUILDS_MODELS = {"train", "test", "predict", "debug", "convert"}
 # Modes that read the train/val/test label files; the demo data is built for them when missing.
 READS_SPLITS = {"train", "test", "check", "stats", "debug", "convert"}
 
@@ -81,6 +83,9 @@ def main(args):
     if config.mode in READS_SPLITS:
         ensure_demo_data([config.train_labels, config.val_labels, config.test_labels], config.demo_data_dir,
                          config.demo_images, config.seed, groups=bool(config.groups))
+    if config.mode in BUILDS_MODELS:
+        from multi_label.tasks.preset_input import with_preset_input
+        config = with_preset_input(config)
     mode = MODES[config.mode]
     return getattr(importlib.import_module(mode.module), mode.function)(config) or 0
 

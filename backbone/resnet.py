@@ -6,6 +6,12 @@ classes. Every layer name starts with the registry name, which is how the backbo
 found again (fine-tuning, weight transfer). Convolutions
 carry no bias: the BatchNorm that follows has its own shift, so a bias would be a redundant
 parameter that weight decay pulls around for nothing.
+
+Strided convolutions and the stem's max pooling pad symmetrically, as torchvision does (a 7x7
+stem convolution by 3 pixels, a 3x3 by 1, the 3x3 pooling by 1): Keras's "same" with stride 2 on
+an even input pads nothing before and one pixel after, which shifts every feature by a pixel
+against torchvision's, so ported weights (backbone/torchvision_weights.py) would see another
+image. The output sizes are those of "same" at any input size.
 """
 
 from keras import layers
@@ -35,11 +41,10 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
         name: str. Prefix of layer names.
     """
     channels = lambda c: max(cardinality, int(round(c * width / cardinality)) * cardinality)
-    x = layers.Conv2D(channels(64), 7, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(inputs)
+    x = _conv(inputs, channels(64), 7, 2, f"{name}_stem_conv")
     if not preact:  # a pre-activation stem leaves BN-ReLU to the first block
-        x = _bn(x, f"{name}_stem_bn")
-        x = layers.ReLU(name=f"{name}_stem_relu")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_stem_pool")(x)
+        x = layers.ReLU(name=f"{name}_stem_relu")(_bn(x, f"{name}_stem_bn"))
+    x = _stem_pool(x, name, preact)
     for stage, count in enumerate(blocks_per_stage):
         planes = 64 * 2 ** stage
         for index in range(count):
@@ -53,6 +58,25 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
     if preact:  # the residual sum of the last block has had no normalisation yet
         x = layers.ReLU(name=f"{name}_post_relu")(_bn(x, f"{name}_post_bn"))
     return x
+
+
+def _conv(x, filters, kernel, strides, name, groups=1):
+    """A convolution without bias; a strided one is padded by kernel // 2 on every side, as torchvision's."""
+    if strides > 1:
+        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+    return layers.Conv2D(filters, kernel, strides=strides, padding="same" if strides == 1 else "valid", groups=groups,
+                         use_bias=False, name=name)(x)
+
+
+def _stem_pool(x, name, preact):
+    # Zero padding gives torchvision's result (it pads with -inf) only on a post-ReLU input (>= 0).
+    # A pre-activation stem has no ReLU before its pooling, so a padded zero would win the max
+    # over negative border values: it keeps "same", which pads nothing the max can pick (with an
+    # even input, one pixel after and none before).
+    if preact:
+        return layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_stem_pool")(x)
+    x = layers.ZeroPadding2D(1, name=f"{name}_stem_pool_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name=f"{name}_stem_pool")(x)
 
 
 def _bn(x, name, zero_gamma=False):
@@ -93,7 +117,7 @@ def _residual_sum(y, shortcut, last_bn, name, preact):
 def _basic_block(x, filters, strides, name, preact=False):
     activated = _pre_activation(x, name, preact)
     shortcut = _shortcut(x, activated, filters, strides, name, preact)
-    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(activated)
+    y = _conv(activated, filters, 3, strides, f"{name}_conv1")
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
     y = _last_conv(y, filters, 3, f"{name}_conv2", preact)
     return _residual_sum(y, shortcut, f"{name}_bn2", name, preact)
@@ -105,8 +129,7 @@ def _bottleneck_block(x, inner, filters, strides, cardinality, name, preact=Fals
     y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}_conv1")(activated)
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
     # Stride on the 3x3 (ResNet v1.5, as torchvision): better accuracy than striding the 1x1.
-    y = layers.Conv2D(inner, 3, strides=strides, padding="same", groups=cardinality, use_bias=False,
-                      name=f"{name}_conv2")(y)
+    y = _conv(y, inner, 3, strides, f"{name}_conv2", groups=cardinality)
     y = layers.ReLU(name=f"{name}_relu2")(_bn(y, f"{name}_bn2"))
     y = _last_conv(y, filters, 1, f"{name}_conv3", preact)
     return _residual_sum(y, shortcut, f"{name}_bn3", name, preact)

@@ -178,7 +178,7 @@ def test_backbone_weights_from_a_keras_model_of_another_head(tmp_path):
 
 
 def test_config_checks_backbone_before_any_work():
-    with pytest.raises(ConfigError, match=r"backbone='resnet19' is not allowed; expected one of \[.*'resnet18'.*\]"):
+    with pytest.raises(ConfigError, match=r"backbone='resnet19' is out of range; expected one of \[.*'resnet18'.*\]"):
         load_config(["backbone=resnet19"])
     with pytest.raises(ConfigError, match="backbone_weights='nowhere.h5' is out of range"):
         load_config(["backbone_weights=nowhere.h5"])

@@ -19,6 +19,18 @@ BROKEN = [
     ({"backbone": "convnext_tiny", "normalization": "imagenet"},
      "normalization='imagenet' with backbone='convnext_tiny': the keras.applications backbones normalise their "
      "[0, 255] input themselves; expected normalization='backbone'"),
+    ({"backbone": "hub:dinov2_small", "normalization": "imagenet"},
+     "normalization='imagenet' with backbone='hub:dinov2_small': a keras-hub preset brings its own input "
+     "normalisation; expected normalization='backbone'"),
+    ({"early_stopping_patience": 3, "val_labels": ""},
+     "early_stopping_patience=3 with val_labels='': early stopping watches the validation mAP; set val_labels, "
+     "or early_stopping_patience=0"),
+    ({"backbone_weights": "preset"},
+     "backbone_weights='preset' with backbone='resnet18': 'preset' loads the weights of a keras-hub preset "
+     "(backbone='hub:<preset>') and only those; a preset's own weights are backbone_weights='preset'"),
+    ({"pooling": "class_token"},
+     "pooling='class_token' with backbone='resnet18': only keras-hub ViT presets (backbone='hub:<preset>') give a "
+     "class token; choose avg, max, avg+max or flatten"),
     ({"tfrecord_dir": "records"}, "tfrecord_dir='records' with data_format='files': only data_format='tfrecord' "
                                   "reads tfrecord_dir; set data_format='tfrecord', or tfrecord_dir=''"),
     ({"head": "groups"}, "head='groups' with groups=None: head='groups' and a groups dict ({group: number of "
@@ -55,6 +67,13 @@ BROKEN = [
      "['convnext_tiny', 'efficientnetv2_b0', 'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', "
      "'keras_resnet50', 'keras_resnet50v2', 'mobilenetv2', 'mobilenetv3_large', 'mobilenetv3_small'] only, not "
      "backbone='resnet34'"),
+    ({"backbone": "resnext18", "backbone_weights": "torchvision", "backbone_width": 1.0},
+     "backbone_weights='torchvision' with backbone='resnext18': torchvision's ImageNet weights are converted for "
+     "['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d'] only; "
+     "choose one of them, or other backbone_weights"),
+    ({"backbone_weights": "torchvision"},
+     "backbone_width=0.5 with backbone_weights='torchvision': torchvision publishes the width-1.0 networks only; "
+     "expected backbone_width=1.0"),
     ({**GROUPS, "mixup_alpha": 0.2}, GROUPS_HEAD + "mixup_alpha=0.2: MixUp mixes label vectors, but a group's label "
                                                    "is one class index; expected mixup_alpha=0"),
     ({**GROUPS, "cutmix_alpha": 1.0}, GROUPS_HEAD + "cutmix_alpha=1.0: CutMix mixes label vectors, but a group's "
@@ -116,6 +135,7 @@ ALLOWED = [
     {"backbone": "resnet50", "normalization": "standardize"},
     {**GROUPS, "class_names": ["colour", "type"]},
     {"backbone": "mobilenetv2", "backbone_weights": "resnet_notop.h5"},
+    {"backbone": "resnext101_32x8d", "backbone_weights": "torchvision", "backbone_width": 1.0},
     {"lr_schedule": "step", "lr_steps": {3: 0.1}},
     {"mode": "test", "lr_schedule": "plateau", "val_labels": ""},  # only training reads val_labels
     {"mode": "train", "input": "photos", "import_source": "voc"},  # other modes' settings: left alone

@@ -69,7 +69,8 @@ def test_keras_round_trip_identical_outputs(tmp_path):
 
 
 def test_unknown_backbone_and_head():
-    with pytest.raises(ValueError, match=r"backbone must be one of \[.*'resnet18'.*\]. Received: backbone='resnet19'"):
+    allowed = r"backbone must be one of \[.*'resnet18'.*\] or hub:<keras-hub preset>. Received: backbone='resnet19'"
+    with pytest.raises(ValueError, match=allowed):
         build_model(tiny(backbone="resnet19"), 3)
     assert set(BACKBONES) >= {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d"}
 

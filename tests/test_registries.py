@@ -34,6 +34,8 @@ def choices(hint):
     """The names a Literal type allows; for tuple[Literal[...], ...], those of its entries."""
     if typing.get_origin(hint) is tuple:
         hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is typing.Union:  # Union[Literal[...], str]: the registry is the Literal
+        hint = typing.get_args(hint)[0]
     assert typing.get_origin(hint) is typing.Literal, hint
     return list(typing.get_args(hint))
 

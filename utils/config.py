@@ -68,7 +68,9 @@ def validate(config):
             except (TypeError, AttributeError):
                 ok = False
             if not ok:
-                raise ConfigError(f"{field.name}={value!r} is out of range; expected {allowed}")
+                close = difflib.get_close_matches(str(value), _choices(hints[field.name])[0], n=1, cutoff=0.5)
+                hint_text = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{field.name}={value!r} is out of range; expected {allowed}{hint_text}")
     message = broken_rule(config)
     if message:
         raise ConfigError(message)
@@ -123,11 +125,16 @@ def _literal(raw):
 
 def _check_type(key, value, hint):
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:  # Optional[X]
-        if value is None:
+    if origin is typing.Union:  # Optional[X], or Union[Literal[...], str] (a choice or a pattern)
+        if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)][0]
-        return _check_type(key, value, inner)
+        inner = [a for a in args if a is not type(None)]
+        for alternative in inner[1:]:
+            try:
+                return _check_type(key, value, alternative)
+            except ConfigError:
+                pass
+        return _check_type(key, value, inner[0])  # the message of the main type
     if origin is typing.Literal:
         if value not in args:
             close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)

@@ -26,12 +26,18 @@ import typing
 from collections.abc import Callable
 from typing import NamedTuple
 
-from configs import ExportFormat, KerasApplication, LabelGraphHead, PoolingHead, QueryHead
+from configs import ExportFormat, KerasApplication, LabelGraphHead, PoolingHead, QueryHead, ResNet
 
 # The csra_heads that the CSRA paper gives temperatures for (multi_label.heads.csra's
 # PAPER_TEMPERATURES; tests/test_registries.py ties the two).
 CSRA_PAPER_HEADS = (1, 2, 4, 6, 8)
 APPLICATIONS = typing.get_args(KerasApplication)
+BACKBONE_NAMES = typing.get_args(ResNet) + APPLICATIONS
+HUB_PREFIX = "hub:"  # backbone.hub.PRESET_PREFIX (utils may not import backbone)
+# The backbones with torchvision ImageNet weights: backbone.torchvision_weights.TORCHVISION_WEIGHTS
+# (tests/test_torchvision_weights.py ties the two; utils may not import backbone).
+TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+                         "resnext101_32x8d")
 POOLING_HEADS = typing.get_args(PoolingHead)
 LABEL_GRAPH_HEADS = typing.get_args(LabelGraphHead)
 QUERY_HEADS = typing.get_args(QueryHead)
@@ -49,6 +55,8 @@ def _numbers(values, test):
 
 # Range checks that the type alone cannot express: key -> (test, what is allowed).
 LIMITS = {
+    "backbone": (lambda v: v in BACKBONE_NAMES or (v.startswith(HUB_PREFIX) and len(v) > len(HUB_PREFIX)),
+                 f"one of {list(BACKBONE_NAMES)} or hub:<keras-hub preset name or folder>, e.g. 'hub:dinov2_small'"),
     "seed": (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
     "lr": (lambda v: v > 0, "a number > 0"),
     "epochs": (lambda v: v >= 1, "an integer >= 1"),
@@ -92,6 +100,7 @@ LIMITS = {
     "lr_decay_rate": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "plateau_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "plateau_patience": (lambda v: v >= 1, "an integer >= 1"),
+    "early_stopping_patience": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
     "ema_decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "gradient_accumulation_steps": (lambda v: v >= 1, "an integer >= 1"),
     "base_batch_size": (lambda v: v >= 1, "an integer >= 1"),
@@ -103,8 +112,9 @@ LIMITS = {
     "formats": (lambda v: len(v) > 0, choices_text(ExportFormat)),
     "parity_images": (lambda v: v >= 0, "an integer >= 0 (0: the whole test split)"),
     "calibration_images": (lambda v: v >= 1, "an integer >= 1"),
-    "backbone_weights": (lambda v: v in ("", "none", "imagenet") or os.path.isfile(v),
-                         '"none", "imagenet" or the path of an existing .keras, .weights.h5 or *_notop.h5 file'),
+    "backbone_weights": (lambda v: v in ("", "none", "imagenet", "torchvision", "preset") or os.path.isfile(v),
+                         '"none", "imagenet", "torchvision", "preset" or the path of an existing .keras, .weights.h5 '
+                         'or *_notop.h5 file'),
     "groups": (lambda v: v is None or (len(v) > 0 and all(isinstance(k, str) and GROUP_NAME.fullmatch(k) for k in v)
                                        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 2
                                                for n in v.values())),
@@ -170,6 +180,10 @@ def _groups(config):
     return config.head == "groups"
 
 
+def _hub(config):
+    return config.backbone.startswith(HUB_PREFIX)
+
+
 def _keras_h5(path):
     return path.endswith((".h5", ".hdf5")) and not path.endswith(".weights.h5")
 
@@ -217,6 +231,18 @@ MODEL_RULES = (
          lambda c: f"ml_decoder_groups={c.ml_decoder_groups} with head={c.head!r}: only head='ml_decoder' reads "
                    "ml_decoder_groups; set head='ml_decoder', or ml_decoder_groups=None"),
     Rule(("normalization", "backbone"),
+         lambda c: c.normalization != "backbone" and _hub(c),
+         lambda c: f"normalization={c.normalization!r} with backbone={c.backbone!r}: a keras-hub preset brings its "
+                   "own input normalisation; expected normalization='backbone'"),
+    Rule(("backbone_weights", "backbone"),
+         lambda c: (c.backbone_weights == "preset") != _hub(c) and c.backbone_weights in ("preset", "imagenet"),
+         lambda c: f"backbone_weights={c.backbone_weights!r} with backbone={c.backbone!r}: 'preset' loads the weights "
+                   "of a keras-hub preset (backbone='hub:<preset>') and only those; a preset's own weights are "
+                   "backbone_weights='preset'"),
+    Rule(("pooling", "backbone"), lambda c: c.pooling == "class_token" and not _hub(c),
+         lambda c: f"pooling='class_token' with backbone={c.backbone!r}: only keras-hub ViT presets "
+                   "(backbone='hub:<preset>') give a class token; choose avg, max, avg+max or flatten"),
+    Rule(("normalization", "backbone"),
          lambda c: c.normalization != "backbone" and c.backbone in APPLICATIONS,
          lambda c: f"normalization={c.normalization!r} with backbone={c.backbone!r}: the keras.applications backbones "
                    "normalise their [0, 255] input themselves; expected normalization='backbone'"),
@@ -229,6 +255,14 @@ MODEL_RULES = (
          lambda c: f"backbone_weights={c.backbone_weights!r}: a Keras *_notop.h5 file loads into the "
                    f"keras.applications backbones {sorted(APPLICATIONS)} only, not "
                    f"backbone={c.backbone!r}"),
+    Rule(("backbone_weights", "backbone"),
+         lambda c: c.backbone_weights == "torchvision" and c.backbone not in TORCHVISION_BACKBONES,
+         lambda c: f"backbone_weights='torchvision' with backbone={c.backbone!r}: torchvision's ImageNet weights are "
+                   f"converted for {list(TORCHVISION_BACKBONES)} only; choose one of them, or other backbone_weights"),
+    Rule(("backbone_weights", "backbone_width"),
+         lambda c: c.backbone_weights == "torchvision" and c.backbone_width != 1.0,
+         lambda c: f"backbone_width={c.backbone_width} with backbone_weights='torchvision': torchvision publishes the "
+                   "width-1.0 networks only; expected backbone_width=1.0"),
 )
 
 # The one-of-K group heads: labels are class indices, the losses are softmax ones.
@@ -283,6 +317,10 @@ MODE_RULES = (
          lambda c: c.mode == "train" and c.lr_schedule == "plateau" and not c.val_labels,
          lambda c: "lr_schedule='plateau' with val_labels='': the plateau schedule cuts the learning rate when "
                    "the validation mAP stops improving; set val_labels, or another lr_schedule"),
+    Rule(("mode", "early_stopping_patience", "val_labels"),
+         lambda c: c.mode == "train" and c.early_stopping_patience > 0 and not c.val_labels,
+         lambda c: f"early_stopping_patience={c.early_stopping_patience} with val_labels='': early stopping "
+                   "watches the validation mAP; set val_labels, or early_stopping_patience=0"),
     Rule(("mode", "strategy"),
          lambda c: c.mode == "train" and c.strategy == "multi_worker" and "TF_CONFIG" not in os.environ,
          lambda c: "strategy='multi_worker' needs the TF_CONFIG environment variable (the cluster and this "

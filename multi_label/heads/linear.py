@@ -29,6 +29,8 @@ POOLINGS = {
     "max": _max,
     "avg+max": _avg_max,
     "flatten": _flatten,
+    # A ViT's class token, which multi_label/model.py passes as a 1x1 map: pooling it keeps it.
+    "class_token": _avg,
 }
 
 

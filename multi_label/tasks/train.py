@@ -29,6 +29,7 @@ from multi_label.training.distribute import (
     training_scope,
     worker_folder,
 )
+from multi_label.training.early_stopping import stopped_early
 from multi_label.training.epochs import steps_per_epoch
 from multi_label.training.precision import resolve_precision
 from utils.atomic import write_text
@@ -87,22 +88,32 @@ def train(config):
     terminal = sys.stdout.isatty()  # a progress bar; else one line per epoch and ProgressLines within it
     callbacks = training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=extra_callbacks,
                                    ema_decay=config.ema_decay, save_every_steps=config.save_every_steps, write=chief,
-                                   progress=None if terminal else ProgressLines(steps, global_batch))
+                                   progress=None if terminal else ProgressLines(steps, global_batch),
+                                   early_stopping_patience=config.early_stopping_patience)
     print(f"Training {model.name} on {len(train_table)} images, {len(class_names)} classes, "
           f"{steps} steps per epoch of {global_batch} images ({replicas} replicas, "
           f"{config.precision}); run folder {model_dir}")
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-              verbose=1 if terminal else 2)
+    fit_unless_stopped(model, train_ds, config, steps, callbacks, model_dir, backup_dir, verbose=1 if terminal else 2)
     if not chief:
         shutil.rmtree(model_dir, ignore_errors=True)
         return None
     best = os.path.join(model_dir, "best.keras")
-    print(f"Finished {config.epochs} epochs; best model: {best}")
+    print(f"Finished {finished_epochs(backup_dir)} of {config.epochs} epochs; best model: {best}")
     if not config.groups:  # thresholds and temperature are for sigmoid outputs
         encoded = None if val_table is None else encoded_images(config, val_table)
         fit_and_save_calibration(best, val_table, pick(PipelineSettings, config), threshold=config.threshold,
                                  encoded=encoded)
     return best
+
+
+def fit_unless_stopped(model, train_ds, config, steps, callbacks, model_dir, backup_dir, verbose):
+    """`model.fit` for the epochs left, unless the run has already met its early-stopping condition."""
+    if stopped_early(model_dir, finished_epochs(backup_dir), config.early_stopping_patience):
+        print(f"The run stopped early before (early_stopping_patience={config.early_stopping_patience}); "
+              "nothing more to train")
+        return
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+              verbose=verbose)
 
 
 def with_precision_chosen(config):

@@ -11,6 +11,7 @@ from multi_label.evaluation.groups import evaluate_groups, predict_groups
 from multi_label.evaluation.inference import predict_dataset
 from multi_label.evaluation.metrics import mean_average_precision
 from multi_label.training.backup import AtomicBackupAndRestore
+from multi_label.training.early_stopping import EarlyStoppingOnBest
 from multi_label.training.errors import TrainingError, checkpoint_write
 from multi_label.training.run_state import restore_run_state, run_state
 from multi_label.training.signals import StopOnSignal
@@ -201,7 +202,7 @@ def save_model(model, path):
 
 
 def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(), ema_decay=0.0,
-                       save_every_steps=0, write=True, progress=None):
+                       save_every_steps=0, write=True, progress=None, early_stopping_patience=0):
     """Returns the callbacks of a training run, in the order they must run.
 
     Args:
@@ -218,6 +219,7 @@ def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(
         save_every_steps: int. Also back up every this many steps within an epoch; 0: at epoch ends only.
         write: bool. False on a non-chief worker (see AtomicBackupAndRestore).
         progress: ProgressLines or None. Progress lines within an epoch (output that is not a terminal).
+        early_stopping_patience: int. End after this many epochs without a better validation mAP; 0: off.
     """
     # With EMA on, validation and the saved models use the averaged weights: SwapEMAWeights swaps
     # them in before the callbacks after it and back before the next epoch's training.
@@ -237,6 +239,8 @@ def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(
         # after the checkpoints: once the backup says an epoch is finished, its models are saved;
         # every worker resumes from the chief's backup (a shared folder), so all start at the same epoch
         backup,
+        # after the checkpoint (this epoch's best.json) and the backup (the epoch is finished)
+        *([EarlyStoppingOnBest(model_dir, early_stopping_patience)] if early_stopping_patience > 0 else []),
         keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
         StopOnSignal(backup),  # last: a stop at an epoch end comes after every callback of that epoch
     ]
