@@ -13,7 +13,7 @@ attention-pooled token of SigLIP) is the second output, which `pooling="class_to
 """
 
 import os
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import keras
 import keras_hub
@@ -176,6 +176,8 @@ class PresetInfo(NamedTuple):
         native_size: int or None. The side its image converter resizes to (the training size).
         patch_size: int or None. A ViT's patch side (the input side is a multiple of it).
         class_token: bool. The encoder gives a pooled token (`pooling="class_token"`).
+        scale: float or list[float]. The converter's scale of [0, 255] pixels (per channel or one).
+        offset: float or list[float]. The converter's offset, added after the scale.
     """
 
     family: str
@@ -183,6 +185,8 @@ class PresetInfo(NamedTuple):
     native_size: Optional[int]
     patch_size: Optional[int]
     class_token: bool
+    scale: Union[float, list]
+    offset: Union[float, list]
 
 
 def not_found_line(preset, error):
@@ -221,7 +225,10 @@ def image_converter(preset):
 
 
 def preset_info(preset):
-    """Reads a preset's encoder class and input size; ValueError (one line) when it cannot be read."""
+    """Reads a preset's encoder class, input size and normalisation; ValueError (one line) when it cannot be read.
+
+    The two small JSON files are read once per call; the builder and the input-size check each call it once.
+    """
     try:
         name, arguments = encoder_config(preset)
         converter = image_converter(preset)
@@ -236,13 +243,8 @@ def preset_info(preset):
     patch = arguments.get("patch_size")
     patch = patch[0] if isinstance(patch, (list, tuple)) else patch
     token = FAMILIES[name][0] is not _feature_map and arguments.get("use_class_token", True)
-    return PresetInfo(name, fixed, native, patch, bool(token))
-
-
-def normalization(preset):
-    """(scale, offset) of the preset's image converter, applied to [0, 255] pixels."""
-    converter = image_converter(preset)
-    return _listed(converter.scale, 1.0), _listed(converter.offset, 0.0)
+    return PresetInfo(name, fixed, native, patch, bool(token), _listed(converter.scale, 1.0),
+                      _listed(converter.offset, 0.0))
 
 
 def build_hub_backbone(preset, inputs, width=1.0, pretrained=False, class_token=False):
@@ -276,6 +278,5 @@ def build_hub_backbone(preset, inputs, width=1.0, pretrained=False, class_token=
         raise ValueError(f"backbone='hub:{preset}': keras-hub cannot build the preset: {type(error).__name__}: "
                          f"{str(error).splitlines()[0][:300]}") from None
     encoder = getattr(model, "vision_encoder", model)
-    scale, offset = normalization(preset)
-    x = ScaleOffset(scale, offset, name="hub_normalization")(inputs)
+    x = ScaleOffset(info.scale, info.offset, name="hub_normalization")(inputs)
     return HubEncoder(encoder, class_token=class_token, name="hub")(x)
