@@ -19,12 +19,12 @@ ResNet = Literal[
     "resnext18", "resnext50_32x4d", "resnext101_32x8d",
     "preact_resnet18", "preact_resnet34", "preact_resnet50", "preact_resnet101",
 ]
+# Hand-written MixNet (ResNet-18 layout, mixed 3/5/7/9 depthwise convolutions): any backbone_width.
+MixNet = Literal["mixnet18"]
 # keras.applications models: the ones with published ImageNet weights (backbone_weights).
-KerasApplication = Literal[
-    "keras_resnet50", "keras_resnet101", "keras_resnet50v2", "keras_resnet101v2",
-    "efficientnetv2_b0", "efficientnetv2_s", "convnext_tiny",
-    "mobilenetv2", "mobilenetv3_small", "mobilenetv3_large",
-]
+KerasApplication = Literal["keras_resnet50", "keras_resnet101", "keras_resnet50v2",
+                           "keras_resnet101v2", "efficientnetv2_b0", "efficientnetv2_s",
+                           "convnext_tiny", "mobilenetv2", "mobilenetv3_small", "mobilenetv3_large"]
 # Any keras-hub image encoder preset, "hub:<preset name or folder>" (backbone/hub.py lists the
 # families: ResNet, EfficientNet, DINOv2, CLIP, SigLIP, ViT), e.g. "hub:dinov2_small".
 HubPreset = str
@@ -35,24 +35,22 @@ LabelGraphHead = Literal["ml_gcn", "ssgrl"]
 # Heads whose queries read the feature map through transformer decoder layers (decoder_*).
 QueryHead = Literal["query2label", "ml_decoder"]
 # What mode=convert can write (see `formats`).
-ExportFormat = Literal[
-    "keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic_int8",
-    "tflite_int8", "onnx",
-]
+ExportFormat = Literal["keras", "savedmodel", "tflite_float32", "tflite_float16",
+                       "tflite_dynamic_int8", "tflite_int8", "onnx"]
 
 
 @dataclass
 class Config:
     # --- what to do -------------------------------------------------------------------------
     # What run.py does. train also tests when test_labels is set; debug prints the layer
-    # statistics of one batch (dead or exploding layers); convert exports with a parity report.
+    # statistics of one batch (dead or exploding layers); convert exports with a parity report;
+    # prune removes the channels of smallest BatchNorm gamma (network slimming: prune_ratio).
     mode: Literal["train", "test", "predict", "check", "import", "stats", "debug",
-                  "convert"] = "train"
+                  "convert", "prune"] = "train"
     # Names the output folders models/<run_name>/ and logs/<run_name>/; the same name resumes
     # the same run.
     run_name: str = "demo"
-    # Allow a new training run in a folder that holds a run with different settings (its files
-    # are moved to a backup folder, never deleted).
+    # Allow a new training run where a run with other settings is (moved aside, never deleted).
     overwrite: bool = False
     # Seeds data order, augmentation, initial weights and the demo data.
     seed: int = 42
@@ -60,8 +58,7 @@ class Config:
     deterministic: bool = False
 
     # --- data -------------------------------------------------------------------------------
-    # Training label file: canonical CSV (image,<class>..., values 1/0/-1) or the
-    # space-separated text format.
+    # Training label file: canonical CSV (image,<class>..., values 1/0/-1) or the text format.
     train_labels: str = "data/demo/train.csv"
     # Validation label file, used for the best checkpoint (by mAP); "" to train without it.
     val_labels: str = "data/demo/val.csv"
@@ -73,19 +70,18 @@ class Config:
     class_names: Optional[list] = None
     # Label files inside this folder that are missing are generated from scikit-learn's digits.
     demo_data_dir: str = "data/demo"
-    # Images in the generated demo data, split 70/10/20 into train/val/test (many unique
-    # images keep a ResNet from memorising them).
+    # Images of the generated demo data, split 70/10/20 (many keep a ResNet from memorising).
     demo_images: int = 30000
+    # Long-tailed demo: the train split draws digit 0 this many times as often as 9, falling off
+    # geometrically (val and test stay balanced); 1.0: even. Needs its own demo_data_dir.
+    demo_long_tail: float = 1.0
     # Side in pixels that images are resized to (square); 224 or 448 for photos.
     image_size: int = 64
-    # tfrecord reads TFRecord shards written on first use instead of the image files (faster
-    # on network disks).
+    # tfrecord reads TFRecord shards written on first use, not the image files (network disks).
     data_format: Literal["files", "tfrecord"] = "files"
-    # data_format=tfrecord: where the shards go; "": beside each label file, in
-    # <label file>.tfrecords/.
+    # data_format=tfrecord: where the shards go; "": in <label file>.tfrecords/ beside each.
     tfrecord_dir: str = ""
-    # Keep decoded, resized images in memory after the first epoch (fits small datasets; turn
-    # off for large ones).
+    # Keep decoded, resized images in memory after the first epoch (off for large datasets).
     cache_images: bool = True
     # Images in the shuffle buffer.
     shuffle_buffer: int = 4096
@@ -101,11 +97,10 @@ class Config:
     import_source: str = ""
     # The canonical CSV to write (never overwritten unless overwrite=True).
     import_output: str = ""
-    # Also split the imported file (train.csv) into train.fit.csv and train.val.csv beside it,
-    # this share held out for validation (stratified per class, from `seed`); 0: no split.
+    # Also split the imported train.csv into train.fit.csv and train.val.csv, this share held
+    # out (stratified per class, from `seed`); 0: no split.
     import_val_fraction: float = 0.0
-    # Extra options of the importer, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco),
-    # {"delimiter": ";"} (names); see the README.
+    # Importer options, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco); see README.
     import_options: Optional[dict] = None
 
     # --- augmentation (training only; evaluation only resizes, after center_crop) -------------
@@ -126,8 +121,7 @@ class Config:
     gaussian_noise: float = 0.0
     # Fraction of pixels set to black or white, e.g. 0.01; 0: off.
     salt_and_pepper: float = 0.0
-    # Random erasing: each erased square covers this fraction of the image area (filled with
-    # the image's mean colour), e.g. 0.1; 0: off.
+    # Random erasing: each square covers this share of the image (mean colour), e.g. 0.1; 0: off.
     cutout: float = 0.0
     # Random erasing: squares erased per image.
     cutout_count: int = 1
@@ -143,8 +137,7 @@ class Config:
     # targets weighted by area, -1 as for MixUp; with both on, each batch uses one at random;
     # 0: off. Not with head='groups', as for MixUp.
     cutmix_alpha: float = 0.0
-    # RandAugment (Cubuk 2020): operations applied per image, drawn from the paper's 14
-    # (e.g. 2); 0: off.
+    # RandAugment (Cubuk 2020): operations per image, drawn from the paper's 14 (e.g. 2); 0: off.
     randaugment_ops: int = 0
     # RandAugment: strength of each operation on the paper's 0-10 scale (10: rotate 30 degrees,
     # shear 0.3, translate 0.45 of the side, enhance factors 1 +- 0.9).
@@ -158,14 +151,14 @@ class Config:
     repeat_factor_threshold: float = 0.0
 
     # --- model ------------------------------------------------------------------------------
-    # Feature extractor. The hand-written ResNets take any backbone_width; the
+    # Feature extractor. The hand-written ResNets and MixNet take any backbone_width; the
     # keras.applications models have ImageNet weights (backbone_weights="imagenet"); "hub:<preset>"
     # is a pretrained keras-hub encoder (downloaded once; its input size and normalisation
     # apply; load its weights with backbone_weights="preset"), e.g. "hub:dinov2_small".
-    backbone: Union[Literal[ResNet, KerasApplication], HubPreset] = "resnet18"
-    # Channel width multiplier of the hand-written ResNets (and the MobileNets' alpha): 1.0 is
-    # the published network; 0.5 (a quarter of the compute) trains the demo within minutes on
-    # a CPU.
+    backbone: Union[Literal[ResNet, MixNet, KerasApplication], HubPreset] = "resnet18"
+    # Channel width multiplier of the hand-written ResNets and MixNet (and the MobileNets'
+    # alpha): 1.0 is the published network; 0.5 (a quarter of the compute) trains the demo
+    # within minutes on a CPU.
     backbone_width: float = 0.5
     # Initial backbone weights: "none", "imagenet" (keras.applications backbones; downloaded
     # once), "torchvision" (torchvision's ImageNet weights of resnet18/34/50/101/152,
@@ -174,6 +167,9 @@ class Config:
     # .keras / .weights.h5 file of a model with this backbone (its head too when classes.json
     # beside it names the same classes) or a Keras *_notop.h5 file (keras.applications backbones).
     backbone_weights: str = "none"
+    # The channels.json of mode=prune: builds its pruned network (fine-tune it with
+    # backbone_weights= the model.keras beside it); "": the unpruned network.
+    pruned_channels: str = ""
     # Input normalisation of the hand-written ResNets: the backbone's default, ImageNet mean/std,
     # per-image standardisation, or [0, 1] (unit). keras.applications models normalise alone.
     normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"
@@ -240,6 +236,11 @@ class Config:
     # Weight of the positive term per class: None, a list of C numbers, or "auto"
     # (negatives/positives from the training labels). Not with head='groups'.
     pos_weight: Optional[object] = None
+    # Long-tailed labels (sigmoid losses): inverse is pos_weight="auto"; effective_number (Cui
+    # 2019) weights each class's positive and negative terms by 1/their effective number.
+    class_weighting: Literal["none", "inverse", "effective_number"] = "none"
+    # effective_number's beta in [0, 1): 0 weighs all alike, nearer 1 nears 1/count (0.9-0.9999).
+    class_weight_beta: float = 0.999
     # focal: focusing exponent; 0 gives BCE.
     focal_gamma: float = 2.0
     # focal: weight of positives (negatives get 1-alpha); < 0 turns the weighting off.
@@ -280,6 +281,9 @@ class Config:
     weight_decay_conv: float = 5e-5
     # L2 strength on BatchNorm gamma (raise it against over-fitting); 0: off.
     weight_decay_bn_gamma: float = 0.0
+    # Sparsity training for mode=prune (Liu 2017): loss += s * sum(|gamma|) on the prunable
+    # BatchNorms (ResNets, mixnet18): unneeded channels go to 0, e.g. 1e-4 (paper 1e-5-1e-4); 0: off
+    slimming_l1: float = 0.0
     # Clip each gradient to this L2 norm; None: off.
     clipnorm: Optional[float] = None
     # The learning rate after warmup: cosine decays to min_lr, step follows the lr_steps
@@ -301,8 +305,7 @@ class Config:
     plateau_factor: float = 0.1
     # plateau: epochs without improvement before the cut.
     plateau_patience: int = 3
-    # Keep an exponential moving average of the weights (e.g. 0.999) and validate/save it;
-    # 0: off.
+    # Keep an exponential moving average of the weights (e.g. 0.999) and validate/save it; 0: off.
     ema_decay: float = 0.0
     # Sum gradients over this many batches per update (a larger effective batch); 1: off.
     gradient_accumulation_steps: int = 1
@@ -322,8 +325,14 @@ class Config:
     # End the run after this many epochs without a better validation mAP (the best model is kept,
     # and a resumed run counts the epochs before the interruption); 0: off. Needs val_labels.
     early_stopping_patience: int = 0
-    # Images per training step on each replica (device); the global batch is
-    # batch_size x replicas.
+    # Classifier re-training (Kang 2020) after `epochs`: this many epochs, backbone frozen, images
+    # drawn by 1/frequency of their rarest class, own cosine lr; best val mAP kept; 0: off.
+    balanced_epochs: int = 0
+    # Balanced stage: the head starts again from its initial weights (cRT); False: trains it on.
+    balanced_reset_head: bool = True
+    # Balanced stage: the peak of its cosine schedule (no warmup, down to min_lr); None: lr.
+    balanced_lr: Optional[float] = None
+    # Images per training step on each replica (device); the global batch is batch_size x replicas.
     batch_size: int = 64
     # tf.distribute: auto uses MirroredStrategy over all local GPUs when there is more than
     # one, else one device; multi_worker needs TF_CONFIG from the launcher.
@@ -356,8 +365,7 @@ class Config:
     # checkpoint) so probabilities are calibrated; predicted labels at fitted thresholds do not
     # change. Not with head='groups' (fitted for sigmoid outputs only).
     temperature_scaling: bool = False
-    # predict: an image, a folder (searched recursively for jpg/jpeg/png/bmp/gif) or a label
-    # file.
+    # predict: an image, a folder (searched recursively for jpg/jpeg/png/bmp/gif) or a label file.
     input: str = ""
     # predict: the .csv or .json file to write (per image: predicted labels and every
     # probability); "": predict.csv beside the checkpoint.
@@ -381,6 +389,11 @@ class Config:
     # Test images (first N of test_labels) that every format is compared on against the Keras
     # model (parity.json); 0: the whole split.
     parity_images: int = 1000
-    # Random training images (train_labels) that calibrate the activation ranges of
-    # tflite_int8.
+    # Random training images (train_labels) that calibrate the activation ranges of tflite_int8.
     calibration_images: int = 200
+
+    # --- pruning (mode=prune: network slimming of a checkpoint trained with slimming_l1) --------
+    # Share of the prunable channels removed: the smallest |BatchNorm gamma| of the whole network.
+    prune_ratio: float = 0.5
+    # Output folder (not an existing one, unless overwrite=True); "": models/<run>/pruned-<ratio>/
+    prune_dir: str = ""

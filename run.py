@@ -51,11 +51,15 @@ MODES = {
                     "exports to SavedModel, TFLite and ONNX, each checked against the Keras model",
                     "python run.py mode=convert run_name=mine test_labels=data/test.csv formats=\"('keras', "
                     "'tflite_float16')\""),
+    "prune": Mode("multi_label.tasks.prune", "run_prune",
+                  "network slimming: removes the channels of smallest BatchNorm gamma into a thinner model, with "
+                  "parameters, MACs, CPU time and test mAP before and after",
+                  "python run.py mode=prune run_name=mine prune_ratio=0.5"),
 }
 # Modes that build or load a model: a keras-hub preset's input size applies to them.
 BUILDS_MODELS = {"train", "test", "predict", "debug", "convert"}
 # Modes that read the train/val/test label files; the demo data is built for them when missing.
-READS_SPLITS = {"train", "test", "check", "stats", "debug", "convert"}
+READS_SPLITS = {"train", "test", "check", "stats", "debug", "convert", "prune"}
 
 
 def main(args):
@@ -82,7 +86,7 @@ def main(args):
         tf.config.experimental.enable_op_determinism()
     if config.mode in READS_SPLITS:
         ensure_demo_data([config.train_labels, config.val_labels, config.test_labels], config.demo_data_dir,
-                         config.demo_images, config.seed, groups=bool(config.groups))
+                         config.demo_images, config.seed, groups=bool(config.groups), long_tail=config.demo_long_tail)
     if config.mode in BUILDS_MODELS:
         from multi_label.tasks.preset_input import with_preset_input
         config = with_preset_input(config)

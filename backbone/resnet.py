@@ -14,6 +14,7 @@ against torchvision's, so ported weights (backbone/torchvision_weights.py) would
 image. The output sizes are those of "same" at any input size.
 """
 
+import numpy as np
 from keras import layers
 
 from backbone.fused_batch_norm import FusedBatchNormalization
@@ -25,7 +26,8 @@ BN_MOMENTUM = 0.9
 BATCH_NORM = FusedBatchNormalization
 
 
-def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, preact=False, name="resnet"):
+def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=1.0, preact=False, name="resnet",
+           channel_plan=None):
     """Builds a ResNet feature extractor on `inputs` and returns the last feature map (stride 32).
 
     Args:
@@ -39,8 +41,15 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
             shortcut path free of any activation, one BatchNorm-ReLU after the last block, and a
             stem of convolution and max pooling only (as Keras's ResNetV2 and timm's ResNetV2).
         name: str. Prefix of layer names.
+        channel_plan: dict[str, list[int]] or None. A pruned network (network slimming,
+            multi_label/slimming/): a block's inner convolution name (`<block>_conv1` of a basic
+            block, `<block>_conv1` or `<block>_conv2` of a bottleneck) -> the sorted indices of the
+            output channels kept, into its unpruned filters; it gets len(kept) filters. A grouped
+            convolution keeps the same count in each group. None: no pruning.
     """
     channels = lambda c: max(cardinality, int(round(c * width / cardinality)) * cardinality)
+    plan = dict(channel_plan or {})
+    planned = lambda conv, filters, groups=1: _planned_filters(plan, conv, filters, groups)
     x = _conv(inputs, channels(64), 7, 2, f"{name}_stem_conv")
     if not preact:  # a pre-activation stem leaves BN-ReLU to the first block
         x = layers.ReLU(name=f"{name}_stem_relu")(_bn(x, f"{name}_stem_bn"))
@@ -51,13 +60,37 @@ def resnet(inputs, block, blocks_per_stage, cardinality=1, base_width=64, width=
             strides = 2 if stage > 0 and index == 0 else 1
             prefix = f"{name}_s{stage + 1}_b{index + 1}"
             if block == "basic":
-                x = _basic_block(x, channels(planes), strides, prefix, preact)
+                x = _basic_block(x, channels(planes), strides, prefix, preact,
+                                 planned(f"{prefix}_conv1", channels(planes)))
             else:
+                # conv1's channels are conv2's input groups: both keep the same count per group
                 inner = channels(int(planes * base_width / 64) * cardinality)
+                inner = [planned(f"{prefix}_conv{k}", inner, cardinality) for k in (1, 2)]
                 x = _bottleneck_block(x, inner, channels(planes * 4), strides, cardinality, prefix, preact)
+    if plan:
+        raise ValueError(f"channel_plan names {sorted(plan)}, which are no prunable convolutions of {name} (the "
+                         "inner convolutions of its blocks, <block>_conv1 and, in a bottleneck, <block>_conv2)")
     if preact:  # the residual sum of the last block has had no normalisation yet
         x = layers.ReLU(name=f"{name}_post_relu")(_bn(x, f"{name}_post_bn"))
     return x
+
+
+def _planned_filters(plan, conv, filters, groups):
+    """The filters of `conv` under the plan (its entry is taken out of `plan`); ValueError for a bad entry.
+
+    A grouped convolution's channels are `groups` consecutive runs of filters / groups; its kept
+    channels must be the same count in each run, so that it stays a grouped convolution.
+    """
+    if conv not in plan:
+        return filters
+    kept = plan.pop(conv)
+    size = filters // groups
+    if (not kept or list(kept) != sorted(set(kept)) or min(kept) < 0 or max(kept) >= filters
+            or len(set(np.bincount(np.asarray(kept, int) // size, minlength=groups))) != 1):
+        each = f", the same count in each of its {groups} groups of {size}" if groups > 1 else ""
+        raise ValueError(f"channel_plan[{conv!r}]={list(kept)}: expected sorted, distinct channel indices in "
+                         f"[0, {filters}){each}, at least one")
+    return len(kept)
 
 
 def _conv(x, filters, kernel, strides, name, groups=1):
@@ -114,73 +147,59 @@ def _residual_sum(y, shortcut, last_bn, name, preact):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
-def _basic_block(x, filters, strides, name, preact=False):
+def _basic_block(x, filters, strides, name, preact=False, inner=None):
+    # `inner`: the filters of conv1 (pruned), else `filters`
     activated = _pre_activation(x, name, preact)
     shortcut = _shortcut(x, activated, filters, strides, name, preact)
-    y = _conv(activated, filters, 3, strides, f"{name}_conv1")
+    y = _conv(activated, inner or filters, 3, strides, f"{name}_conv1")
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
     y = _last_conv(y, filters, 3, f"{name}_conv2", preact)
     return _residual_sum(y, shortcut, f"{name}_bn2", name, preact)
 
 
 def _bottleneck_block(x, inner, filters, strides, cardinality, name, preact=False):
+    # `inner`: the filters of conv1 and conv2, one int for both or [conv1, conv2] (pruned)
+    inner = [inner, inner] if isinstance(inner, int) else inner
     activated = _pre_activation(x, name, preact)
     shortcut = _shortcut(x, activated, filters, strides, name, preact)
-    y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}_conv1")(activated)
+    y = layers.Conv2D(inner[0], 1, use_bias=False, name=f"{name}_conv1")(activated)
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
     # Stride on the 3x3 (ResNet v1.5, as torchvision): better accuracy than striding the 1x1.
-    y = _conv(y, inner, 3, strides, f"{name}_conv2", groups=cardinality)
+    y = _conv(y, inner[1], 3, strides, f"{name}_conv2", groups=cardinality)
     y = layers.ReLU(name=f"{name}_relu2")(_bn(y, f"{name}_bn2"))
     y = _last_conv(y, filters, 1, f"{name}_conv3", preact)
     return _residual_sum(y, shortcut, f"{name}_bn3", name, preact)
 
 
-def resnet18(inputs, width=1.0):
-    return resnet(inputs, "basic", [2, 2, 2, 2], width=width, name="resnet18")
-
-
-def resnet34(inputs, width=1.0):
-    return resnet(inputs, "basic", [3, 4, 6, 3], width=width, name="resnet34")
-
-
-def resnet50(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 6, 3], width=width, name="resnet50")
-
-
-def resnet101(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 23, 3], width=width, name="resnet101")
-
-
-def resnet152(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 8, 36, 3], width=width, name="resnet152")
-
-
-def resnext18(inputs, width=1.0):
+# name -> (block, blocks per stage, other `resnet` arguments): the published networks.
+ARCHITECTURES = {
+    "resnet18": ("basic", [2, 2, 2, 2], {}),
+    "resnet34": ("basic", [3, 4, 6, 3], {}),
+    "resnet50": ("bottleneck", [3, 4, 6, 3], {}),
+    "resnet101": ("bottleneck", [3, 4, 23, 3], {}),
+    "resnet152": ("bottleneck", [3, 8, 36, 3], {}),
     # The original project's small ResNeXt: basic-block depth with bottleneck grouped blocks.
-    return resnet(inputs, "bottleneck", [2, 2, 2, 2], cardinality=32, base_width=4, width=width, name="resnext18")
+    "resnext18": ("bottleneck", [2, 2, 2, 2], {"cardinality": 32, "base_width": 4}),
+    "resnext50_32x4d": ("bottleneck", [3, 4, 6, 3], {"cardinality": 32, "base_width": 4}),
+    "resnext101_32x8d": ("bottleneck", [3, 4, 23, 3], {"cardinality": 32, "base_width": 8}),
+    "preact_resnet18": ("basic", [2, 2, 2, 2], {"preact": True}),
+    "preact_resnet34": ("basic", [3, 4, 6, 3], {"preact": True}),
+    "preact_resnet50": ("bottleneck", [3, 4, 6, 3], {"preact": True}),
+    "preact_resnet101": ("bottleneck", [3, 4, 23, 3], {"preact": True}),
+}
 
 
-def resnext50_32x4d(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 6, 3], cardinality=32, base_width=4, width=width,
-                  name="resnext50_32x4d")
+def builder(name):
+    """The builder `fn(inputs, width=1.0, channel_plan=None) -> feature map` of an `ARCHITECTURES` entry."""
+    block, blocks_per_stage, options = ARCHITECTURES[name]
+
+    def build(inputs, width=1.0, channel_plan=None):
+        return resnet(inputs, block, blocks_per_stage, width=width, name=name, channel_plan=channel_plan, **options)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name}: `resnet` with block={block!r}, blocks per stage {blocks_per_stage}, {options}."
+    return build
 
 
-def resnext101_32x8d(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 23, 3], cardinality=32, base_width=8, width=width,
-                  name="resnext101_32x8d")
-
-
-def preact_resnet18(inputs, width=1.0):
-    return resnet(inputs, "basic", [2, 2, 2, 2], width=width, preact=True, name="preact_resnet18")
-
-
-def preact_resnet34(inputs, width=1.0):
-    return resnet(inputs, "basic", [3, 4, 6, 3], width=width, preact=True, name="preact_resnet34")
-
-
-def preact_resnet50(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 6, 3], width=width, preact=True, name="preact_resnet50")
-
-
-def preact_resnet101(inputs, width=1.0):
-    return resnet(inputs, "bottleneck", [3, 4, 23, 3], width=width, preact=True, name="preact_resnet101")
+# One builder per network, made once: the backbone registry and the pruning rules compare them.
+BUILDERS = {name: builder(name) for name in ARCHITECTURES}

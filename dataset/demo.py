@@ -8,8 +8,19 @@ are used: they would turn a 6 into a 9 or a 2 into something else.
 
 The 1,797 source digits are split into disjoint pools for train, val and test, so the test split
 measures recognition of handwriting the model has never seen, not memorisation.
+
+A long-tailed variant (`long_tail` > 1, the `demo_long_tail` setting) draws the train split's
+digits with frequencies that fall off geometrically from 0 to 9, digit d in proportion to
+long_tail^(-d/9), so digit 0 is drawn `long_tail` times as often as digit 9. The val and test
+splits stay balanced, the usual protocol of long-tailed benchmarks (ImageNet-LT, CIFAR-LT): a rare
+class is measured on as many test images as a frequent one. The share of training images that
+contain a digit falls off less steeply than its draws (an image holds up to four digits).
+
+`demo.json` in the folder records the settings it was built with; `ensure_demo_data` refuses a
+folder built with other `demo_images` or `demo_long_tail` rather than reuse it silently.
 """
 
+import json
 import os
 
 import numpy as np
@@ -17,6 +28,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from dataset.labels import write_labels_csv
+from utils.atomic import write_text
+from utils.config import ConfigError
 
 CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}  # fraction of source digits and of images
@@ -24,9 +37,10 @@ CANVAS = 64  # pixels; the pipeline resizes to the configured image_size
 DIGIT_SIZE = (0.3, 0.45)  # digit side as a fraction of the canvas side (19 to 29 px at 64)
 MAX_OVERLAP = 0.05  # fraction of a digit's box that another digit may cover
 BLOB_BACKGROUNDS = True  # include low-frequency colour clutter among the backgrounds
+MANIFEST = "demo.json"  # the settings a demo folder was built with
 
 
-def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
+def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False, long_tail=1.0):
     """Writes `<folder>/{train,val,test}/*.jpg` and `<folder>/{train,val,test}.csv`.
 
     Args:
@@ -37,6 +51,8 @@ def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
         groups: bool. Also write `<split>_groups.csv` with one attribute per digit position
             (`pos1`..`pos4`, left to right; value = digit, -1 where the position is empty), the
             label layout of a `groups` head.
+        long_tail: float. >= 1; the train split draws digit 0 this many times as often as digit 9
+            (see the module docstring); 1.0: every digit alike.
 
     Returns:
         dict[str, str]. Split name to label file path.
@@ -46,13 +62,16 @@ def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
     digits = load_digits()
     rng = np.random.default_rng(seed)
     pools = _split_pools(digits.target, rng)
+    os.makedirs(folder, exist_ok=True)
+    write_text(os.path.join(folder, MANIFEST), json.dumps(manifest(num_images, seed, long_tail)) + "\n")
     paths = {}
     for split, fraction in SPLITS.items():
+        weights = digit_weights(long_tail) if split == "train" and long_tail != 1.0 else None
         count = max(1, int(round(num_images * fraction)))
         os.makedirs(os.path.join(folder, split), exist_ok=True)
         names, labels, positions = [], [], []
         for i in tqdm(range(count), desc=f"demo {split}", unit="img", leave=False, disable=None):
-            image, present, order = _compose(digits.images, digits.target, pools[split], rng, canvas)
+            image, present, order = _compose(digits.images, digits.target, pools[split], rng, canvas, weights)
             name = f"{split}/{i:05d}.jpg"
             image.save(os.path.join(folder, name), quality=90)
             names.append(name)
@@ -67,11 +86,15 @@ def build_demo_data(folder, num_images, seed, canvas=CANVAS, groups=False):
     return paths
 
 
-def ensure_demo_data(label_files, folder, num_images, seed, groups=False):
+def ensure_demo_data(label_files, folder, num_images, seed, groups=False, long_tail=1.0):
     """Builds the demo data (`build_demo_data`) when one of `label_files` inside `folder` is missing.
 
     Label files elsewhere are the user's own: a missing one is an error for the caller to report,
-    never replaced by demo data.
+    never replaced by demo data. A folder whose `demo.json` records other `demo_images` or
+    `demo_long_tail` is refused with one line when files are to be built into it or a long tail is
+    asked for that it does not hold; complete data is otherwise used with a note (a folder without
+    demo.json, built before it was written, is taken as it is). The seed is recorded, not compared:
+    runs with other seeds may share the data.
 
     Args:
         label_files: list[str]. The run's label files; "" entries (no file) are skipped.
@@ -79,12 +102,57 @@ def ensure_demo_data(label_files, folder, num_images, seed, groups=False):
         num_images: int. Images over all three splits.
         seed: int. Seed of the demo data.
         groups: bool. Also write the `groups` head's label files.
+        long_tail: float. The train split's digit imbalance (`demo_long_tail`).
+
+    Raises:
+        ConfigError: the folder holds demo data built with other settings.
     """
     inside = os.path.abspath(folder) + os.sep
-    missing = [p for p in label_files if p and os.path.abspath(p).startswith(inside) and not os.path.isfile(p)]
+    ours = [p for p in label_files if p and os.path.abspath(p).startswith(inside)]
+    if not ours:
+        return
+    missing = any(not os.path.isfile(p) for p in ours)
+    check_demo_folder(folder, num_images, long_tail, missing)
     if missing:
-        print(f"Building the demo data in {folder} ({num_images} images, seed {seed})")
-        build_demo_data(folder, num_images, seed, groups=groups)
+        tail = f", long tail {long_tail:g}:1" if long_tail != 1.0 else ""
+        print(f"Building the demo data in {folder} ({num_images} images, seed {seed}{tail})")
+        build_demo_data(folder, num_images, seed, groups=groups, long_tail=long_tail)
+
+
+def manifest(num_images, seed, long_tail):
+    """The settings a demo folder is built with, as `demo.json` records them."""
+    return {"demo_images": int(num_images), "demo_long_tail": float(long_tail), "seed": int(seed)}
+
+
+def check_demo_folder(folder, num_images, long_tail, building):
+    """Refuses a demo folder that cannot serve these settings; notes one that was built with others.
+
+    ConfigError when `folder`'s demo.json records other demo_images or demo_long_tail and files
+    are to be built into it (they would mix two datasets), or when a long tail is asked for
+    (demo_long_tail != 1) that the folder does not hold. Otherwise its complete data is used as it
+    is, with a note: mode=test or convert of a run on demo data need not repeat its demo settings.
+    """
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        built = json.load(f)
+    wanted = {"demo_images": int(num_images), "demo_long_tail": float(long_tail)}
+    changed = [f"{key}={built.get(key)!r}" for key, value in wanted.items() if built.get(key) != value]
+    if not changed:
+        return
+    if not building and (long_tail == 1.0 or built.get("demo_long_tail") == float(long_tail)):
+        print(f"note: demo_data_dir={folder!r} holds demo data built with {', '.join(changed)}; using it as it is")
+        return
+    now = ", ".join(f"{key}={value!r}" for key, value in wanted.items())
+    raise ConfigError(f"demo_data_dir={folder!r} holds demo data built with {', '.join(changed)}, not {now}; "
+                      "set demo_data_dir (and the label files) to another folder, or delete this one")
+
+
+def digit_weights(long_tail):
+    """Draw probabilities of the digits 0-9: proportional to long_tail^(-d/9), summing to 1."""
+    weights = float(long_tail) ** (-np.arange(10) / 9.0)
+    return weights / weights.sum()
 
 
 def _split_pools(targets, rng):
@@ -97,13 +165,13 @@ def _split_pools(targets, rng):
     return {split: np.array(pool) for split, pool in pools.items()}
 
 
-def _compose(images, targets, pool, rng, canvas):
+def _compose(images, targets, pool, rng, canvas, weights=None):
     background = _background(rng, canvas)
     image = background.copy()
     boxes = []
     placed = []  # (x, digit)
     for _ in range(rng.integers(1, 5)):
-        source = pool[rng.integers(len(pool))]
+        source = _draw_source(targets, pool, rng, weights)
         size = int(round(canvas * rng.uniform(*DIGIT_SIZE)))
         box = _place(rng, canvas, size, boxes)
         if box is None:
@@ -121,6 +189,14 @@ def _compose(images, targets, pool, rng, canvas):
         present[digit] = 1
     order = [digit for _, digit in sorted(placed)]
     return Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)), present, order
+
+
+def _draw_source(targets, pool, rng, weights):
+    """A source digit of `pool`: uniform over the pool, or its digit drawn first by `weights` (the long tail)."""
+    if weights is None:  # the draws of the balanced demo, unchanged
+        return pool[rng.integers(len(pool))]
+    candidates = pool[targets[pool] == rng.choice(10, p=weights)]
+    return candidates[rng.integers(len(candidates))]
 
 
 def _background(rng, canvas):

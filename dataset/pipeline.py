@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from dataset import augment as extra
 from dataset.randaugment import rand_augment
-from dataset.sampling import repeat_factors
+from dataset.sampling import class_balanced_probabilities, repeat_factors
 from utils.settings import settings_class
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -24,7 +24,7 @@ FLIPS = {"none": (False, False), "horizontal": (True, False), "vertical": (False
 PipelineSettings = settings_class(
     "PipelineSettings",
     """image_size batch_size cache_images shuffle_buffer seed deterministic center_crop
-    repeat_factor_threshold mixup_alpha cutmix_alpha flip crop_scale crop_ratio
+    repeat_factor_threshold epochs balanced_epochs mixup_alpha cutmix_alpha flip crop_scale crop_ratio
     multiscale_crop randaugment_ops randaugment_magnitude rotation color_jitter
     hue_jitter gaussian_noise salt_and_pepper cutout cutout_count""",
     """What `make_dataset`, `training_epochs` and `augment` read; names and defaults are configs.py's.
@@ -153,27 +153,33 @@ def _decoder(settings, crop, report):
 def training_epochs(images, paths, labels, settings, batch_size, first_epoch=0, steps_per_epoch=None):
     """Training batches of epochs `first_epoch`, `first_epoch + 1`, ... (one epoch without `steps_per_epoch`).
 
-    Everything random in an epoch (repeat-factor rounding, the shuffle, the augmentation draws,
-    MixUp/CutMix) is drawn from the seed pair (`settings.seed`, epoch). tf.data's own reshuffling
-    advances a generator per iteration, which a new process starts again from the first epoch: a
-    run resumed at epoch 3 would see epoch 1's order. Here it sees epoch 3's.
+    Everything random in an epoch (repeat-factor rounding, the class-balanced draws, the shuffle,
+    the augmentation draws, MixUp/CutMix) is drawn from the seed pair (`settings.seed`, epoch).
+    tf.data's own reshuffling advances a generator per iteration, which a new process starts again
+    from the first epoch: a run resumed at epoch 3 would see epoch 1's order. Here it sees epoch 3's.
 
     With `steps_per_epoch` each epoch is exactly that many batches (a shorter one, from skipped
     images or repeat-factor rounding, is topped up from its own start), so that Keras's epochs and
     these stay aligned; the stream never ends.
 
+    With `settings.balanced_epochs` > 0, the epochs from `settings.epochs` on (the balanced stage)
+    draw their images by class-balanced sampling (`balanced_counts`), as many as the epoch's batches
+    hold, instead of the repeat factors.
+
     Args:
         images: tf.data.Dataset. Yields (image, labels, path), decoded (and cached).
         paths: list[str]. The image paths the labels belong to (repeat factors are looked up by path).
         labels: np.ndarray. [N, C] label values.
-        settings: PipelineSettings. Reads seed, shuffle_buffer, repeat_factor_threshold, augmentation and mixing
-            settings.
+        settings: PipelineSettings. Reads seed, shuffle_buffer, repeat_factor_threshold, epochs, balanced_epochs,
+            augmentation and mixing settings.
         batch_size: int. Images per batch; the last partial batch of an epoch is dropped.
         first_epoch: int. The first epoch's number.
         steps_per_epoch: int or None. Batches per epoch of an endless stream, or None for one epoch.
     """
     threshold = settings.repeat_factor_threshold
     factors = repeat_factors(labels, threshold) if threshold > 0 else None
+    balanced = class_balanced_probabilities(labels) if settings.balanced_epochs > 0 else None
+    draws = (steps_per_epoch or 0) * batch_size or len(labels)
     # A buffer of at least a batch reads the cached images to their end within the epoch's batches,
     # so the first epoch completes the cache even when it is cut to `steps_per_epoch`.
     buffer = max(settings.shuffle_buffer, batch_size)
@@ -186,9 +192,7 @@ def training_epochs(images, paths, labels, settings, batch_size, first_epoch=0, 
         tf.compat.v1.get_default_graph().seed = 1
         seed = tf.stack([tf.constant(settings.seed, tf.int64), tf.cast(epoch, tf.int64)])
         split = tf.random.experimental.stateless_split(seed, num=4)
-        ds = images
-        if factors is not None:
-            ds = repeat_by_factor(ds, paths, factors, split[0])
+        ds = _sampled(images, paths, epoch, split[0], factors, balanced, draws, settings.epochs)
         shuffle_seed = tf.random.stateless_uniform([], split[1], minval=0, maxval=2**31 - 1, dtype=tf.int64)
         ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
         ds = _augmented_batches(ds, settings, batch_size, split[2], split[3])
@@ -198,6 +202,28 @@ def training_epochs(images, paths, labels, settings, batch_size, first_epoch=0, 
 
     last = first_epoch + 1 if not steps_per_epoch else 2**62
     return tf.data.Dataset.range(first_epoch, last).flat_map(one_epoch)
+
+
+def _sampled(images, paths, epoch, seed, factors, balanced, draws, stage_start):
+    """One epoch's images: each as often as repeat-factor or (from `stage_start` on) class-balanced sampling says.
+
+    Args:
+        images: tf.data.Dataset. Yields (image, labels, path), in label-file order.
+        paths: list[str]. The image paths the labels belong to.
+        epoch: int64 tensor. The epoch's number.
+        seed: int64 [2]. The epoch's seed of the draws.
+        factors: np.ndarray or None. Repeat factors [N]; None: each image once.
+        balanced: np.ndarray or None. Class-balanced probabilities [N] of the balanced stage; None: no stage.
+        draws: int. Images of a balanced epoch.
+        stage_start: int. The balanced stage's first epoch.
+    """
+    if balanced is None:
+        return images if factors is None else repeat_by_factor(images, paths, factors, seed)
+    in_stage = epoch >= stage_start
+    before = factor_copies(factors, seed) if factors is not None else lambda index, row: 1
+    counts = tf.cond(in_stage, lambda: balanced_counts(balanced, draws, seed), lambda: tf.zeros([len(paths)], tf.int64))
+    return repeat_images(images, paths, lambda index, row: tf.where(
+        in_stage, tf.gather(counts, tf.maximum(row, 0)), tf.cast(before(index, row), tf.int64)))
 
 
 def _augmented_batches(ds, settings, batch_size, augment_seed, mix_seed):
@@ -240,19 +266,55 @@ def repeat_by_factor(ds, paths, factors, seed):
         factors: np.ndarray. float [N] repeat factors, from `dataset.sampling.repeat_factors`.
         seed: int64 [2] tensor (or an int). Seed of this epoch's rounding draws.
     """
-    table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(np.asarray(paths, dtype=object).astype(str),
-                                            np.asarray(factors, np.float64)), default_value=1.0)
-    seed = tf.constant([seed, 0], tf.int64) if isinstance(seed, int) else tf.cast(seed, tf.int64)
+    seed = tf.constant([seed, 0], tf.int64) if isinstance(seed, int) else seed
+    return repeat_images(ds, paths, factor_copies(factors, seed))
 
-    def copies(index, item):
-        factor = table.lookup(item[2])
+
+def balanced_counts(probabilities, draws, seed):
+    """int64 [N]: how often each label row is drawn in `draws` draws with replacement (a multinomial, from `seed`).
+
+    Class-balanced sampling inside tf.data: each image of the stream is then repeated its count of
+    times (`repeat_images`), so the decoded-image cache is read in order and kept, and the shuffle
+    after mixes the copies; an undecodable image takes its draws with it (the epoch is topped up).
+    The same rule as `dataset.sampling.sample_balanced_indices`.
+    """
+    logits = tf.constant(np.log(np.asarray(probabilities, np.float64))[None, :], tf.float32)
+    drawn = tf.random.stateless_categorical(logits, draws, tf.cast(seed, tf.int64), dtype=tf.int64)[0]
+    size = len(probabilities)
+    return tf.math.bincount(drawn, minlength=size, maxlength=size, dtype=tf.int64)
+
+
+def factor_copies(factors, seed):
+    """copies(index in the stream, label row) of repeat-factor sampling: floor(r) + [u < r - floor(r)].
+
+    A path missing from the label rows (row -1) keeps factor 1.
+    """
+    factors = tf.constant(np.asarray(factors, np.float64))
+    seed = tf.cast(seed, tf.int64)
+
+    def copies(index, row):
+        factor = tf.where(row >= 0, tf.gather(factors, tf.maximum(row, 0)), tf.constant(1.0, tf.float64))
         uniform = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, index),
                                               dtype=tf.float64)
-        count = tf.cast(tf.floor(factor) + tf.cast(uniform < factor - tf.floor(factor), tf.float64), tf.int64)
-        return tf.data.Dataset.from_tensors(item).repeat(count)
+        return tf.cast(tf.floor(factor) + tf.cast(uniform < factor - tf.floor(factor), tf.float64), tf.int64)
 
-    return ds.enumerate().flat_map(copies)
+    return copies
+
+
+def repeat_images(ds, paths, copies):
+    """Repeats the i-th image of the stream `copies(i, its label row)` times (row: its path's index in `paths`, or -1).
+
+    Args:
+        ds: tf.data.Dataset. Yields (image, labels, path).
+        paths: list[str]. The image paths the labels belong to.
+        copies: callable. (int64 index, int64 row) -> int64 number of copies.
+    """
+    # a path listed twice (mode=check reports it) maps to its first row: a table key takes one value
+    names, first = np.unique(np.asarray(paths, dtype=object).astype(str), return_index=True)
+    rows = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(names, first.astype(np.int64)),
+                                     default_value=-1)
+    return ds.enumerate().flat_map(
+        lambda index, item: tf.data.Dataset.from_tensors(item).repeat(copies(index, rows.lookup(item[2]))))
 
 
 def augment(image, seed, settings):

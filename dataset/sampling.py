@@ -1,6 +1,7 @@
-"""Repeat-factor sampling for multi-label data (Gupta et al., "LVIS", 2019).
+"""Rare-class sampling for multi-label data: repeat factors (soft) and class-balanced draws (hard).
 
-An image is repeated in an epoch according to its rarest positive class:
+Repeat-factor sampling (Gupta et al., "LVIS", 2019) repeats an image in an epoch according to
+its rarest positive class:
 
     f_c = fraction of images (where c is known) that contain class c
     r_c = max(1, sqrt(t / f_c))
@@ -8,6 +9,19 @@ An image is repeated in an epoch according to its rarest positive class:
 
 A fractional factor is realised by stochastic rounding each epoch, as detectron2's
 `RepeatFactorTrainingSampler` does, so the expected number of copies is exactly r_i.
+
+Class-balanced sampling (the balanced stage; Kang et al., "Decoupling Representation and
+Classifier for Long-Tailed Recognition", ICLR 2020, class-balanced sampling with q = 0) draws
+each image of an epoch independently, with replacement, with probability
+
+    p_i proportional to 1 / n_(c_i),    c_i = the rarest positive class of image i,
+
+n_c the number of images that contain class c. For single-label data this is Kang et al.'s
+sampler exactly: every class is drawn equally often, and an image uniformly within its class.
+With several labels per image, each class gets at least its share of draws through the images
+whose rarest class it is (and more through images where it is a frequent companion). Images
+without any positive form one group of their own: they are drawn as often as one class, in
+total.
 """
 
 import numpy as np
@@ -79,3 +93,57 @@ def sample_epoch_indices(factors, rng, shuffle=True):
     if shuffle:
         rng.shuffle(indices)
     return indices
+
+
+def rarest_positive_class(labels):
+    """(class index, its positive count) per image: its positive class with the fewest positives in the set.
+
+    An image with no positive gets class index -1 and, as its count, the number of such images.
+
+    Args:
+        labels: array-like. [N, C] of 1 / 0 / -1, C >= 1; unknown entries are not counted.
+
+    Returns:
+        (np.ndarray, np.ndarray). int64 [N] and float64 [N].
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] == 0:
+        raise ValueError(f"labels must be a 2-D array [images, classes >= 1]. Received shape {labels.shape}")
+    positive = labels == 1
+    per_label = np.where(positive, positive.sum(axis=0).astype(np.float64)[None, :], np.inf)
+    rarest = np.argmin(per_label, axis=1)
+    none = ~positive.any(axis=1)
+    count = np.where(none, float(none.sum()), per_label[np.arange(len(labels)), rarest])
+    return np.where(none, -1, rarest).astype(np.int64), count
+
+
+def class_balanced_probabilities(labels):
+    """Per-image draw probability of class-balanced sampling (see the module docstring): sums to 1.
+
+    Args:
+        labels: array-like. [N, C] of 1 / 0 / -1.
+
+    Returns:
+        np.ndarray. float64 [N].
+    """
+    _, count = rarest_positive_class(labels)
+    if not len(count):
+        raise ValueError("labels has no images to sample from")
+    weights = 1.0 / count
+    return weights / weights.sum()
+
+
+def sample_balanced_indices(probabilities, size, rng):
+    """`size` image indices drawn with replacement with `probabilities` (class-balanced sampling).
+
+    Args:
+        probabilities: array-like. float [N], from `class_balanced_probabilities`.
+        size: int. Draws in the epoch.
+        rng: np.random.Generator or int. Random source, or a seed for one.
+
+    Returns:
+        np.ndarray. int64 [size] indices into the N images.
+    """
+    probabilities = np.asarray(probabilities, np.float64)
+    rng = np.random.default_rng(rng)
+    return rng.choice(len(probabilities), size=int(size), replace=True, p=probabilities).astype(np.int64)

@@ -14,12 +14,14 @@ from multi_label.backbone_weights import (  # noqa: F401  (re-exported: found th
 )
 from multi_label.heads import HEADS, HeadSettings
 from multi_label.preprocessing import InputNormalization
+from multi_label.slimming.plan import read_plan
+from multi_label.slimming.sparsity import apply_slimming_l1
 from utils.config import ConfigError
 from utils.settings import pick, settings_class
 
 ModelSettings = settings_class(
     "ModelSettings",
-    """backbone backbone_width backbone_weights normalization image_size""",
+    """backbone backbone_width backbone_weights normalization image_size pruned_channels slimming_l1""",
     """The settings `build_model` reads: the backbone and input ones, and those of the heads.""",
     __name__, bases=(HeadSettings,))
 
@@ -48,8 +50,15 @@ def build_model(settings, num_classes, train_labels=None, class_names=None):
     images = keras.Input((side, side, 3), name="image")
     options = {"pretrained": settings.backbone_weights == "preset",
                "class_token": settings.pooling == "class_token" and head.uses_pooling} if hub else {}
-    features = build_backbone(InputNormalization(mode, name="normalization")(images), width=settings.backbone_width,
-                              **options)
+    if settings.pruned_channels:  # a network slimmed by mode=prune: its thinner layers
+        options["channel_plan"] = channel_plan(settings)
+    try:
+        features = build_backbone(InputNormalization(mode, name="normalization")(images),
+                                  width=settings.backbone_width, **options)
+    except ValueError as error:  # a plan that does not fit this network
+        if not settings.pruned_channels:
+            raise
+        raise ConfigError(f"pruned_channels={settings.pruned_channels!r}: {error}") from None
     features = head_input(features, settings.pooling if head.uses_pooling else None, settings.backbone)
     logits = head.build(features, num_classes, pick(HeadSettings, settings), train_labels=train_labels,
                         class_names=class_names)
@@ -58,7 +67,22 @@ def build_model(settings, num_classes, train_labels=None, class_names=None):
     if settings.backbone_weights not in ("", "none", "preset"):  # a preset's own: loaded as it was built
         load_backbone_weights(model, settings.backbone_weights, settings.backbone, settings.backbone_width,
                               class_names)
+    if settings.slimming_l1 > 0:  # sparsity training; apply_weight_decay keeps it beside any L2
+        apply_slimming_l1(model, settings.slimming_l1, settings.backbone)
     return model
+
+
+def channel_plan(settings):
+    """The kept channels of the `pruned_channels` plan file, after checking it is for this backbone and width."""
+    try:
+        plan = read_plan(settings.pruned_channels)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if (plan.backbone, plan.backbone_width) != (settings.backbone, settings.backbone_width):
+        raise ConfigError(f"pruned_channels={settings.pruned_channels!r} is a plan for backbone={plan.backbone!r} "
+                          f"at backbone_width={plan.backbone_width}; expected backbone={settings.backbone!r} at "
+                          f"backbone_width={settings.backbone_width}")
+    return plan.channels
 
 
 def head_input(features, pooling, backbone):

@@ -10,6 +10,9 @@ from utils.config_rules import RULES
 
 GROUPS = {"head": "groups", "groups": {"colour": 3, "type": 2}}
 GROUPS_HEAD = "head='groups' with "
+PRUNABLE = ("['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext18', 'resnext50_32x4d', "
+            "'resnext101_32x8d', 'preact_resnet18', 'preact_resnet34', 'preact_resnet50', 'preact_resnet101', "
+            "'mixnet18']")
 
 # (settings, the one line). Files named here are made by the `files` fixture.
 BROKEN = [
@@ -90,6 +93,23 @@ BROKEN = [
     ({**GROUPS, "temperature_scaling": True}, GROUPS_HEAD + "temperature_scaling=True: a temperature is fitted for "
                                                             "sigmoid outputs only, so it would be ignored; expected "
                                                             "temperature_scaling=False"),
+    ({**GROUPS, "class_weighting": "inverse"},
+     GROUPS_HEAD + "class_weighting='inverse': the one-of-K losses have no positive and negative term per class to "
+                   "weight; expected class_weighting='none'"),
+    ({**GROUPS, "balanced_epochs": 2},
+     GROUPS_HEAD + "balanced_epochs=2: class-balanced sampling counts the positives of each class column, not group "
+                   "indices; expected balanced_epochs=0"),
+    ({"balanced_lr": 0.001}, "balanced_lr=0.001 with balanced_epochs=0: only the balanced stage reads balanced_lr; set "
+                             "balanced_epochs, or balanced_lr=None"),
+    ({"pos_weight": "auto", "class_weighting": "effective_number"},
+     "pos_weight='auto' with class_weighting='effective_number': both weight the positive term (pos_weight='auto' is "
+     "class_weighting='inverse'); set one of them"),
+    ({"ema_decay": 0.99, "balanced_epochs": 2},
+     "ema_decay=0.99 with balanced_epochs=2: the average would carry the first stage's head into the stage's "
+     "validation; set ema_decay=0, or balanced_epochs=0"),
+    ({"early_stopping_patience": 2, "balanced_epochs": 2},
+     "early_stopping_patience=2 with balanced_epochs=2: an early stop would end the run before the balanced stage; "
+     "set one of them to 0"),
     ({"lr_schedule": "step"}, "lr_schedule='step' with lr_steps=None: the step schedule follows the lr_steps table; "
                               "set lr_steps={epoch: multiplier of lr}, e.g. {30: 0.1, 60: 0.01}"),
     ({"lr_steps": {3: 0.1}}, "lr_steps={3: 0.1} with lr_schedule='cosine': only lr_schedule='step' reads lr_steps; "
@@ -115,6 +135,15 @@ BROKEN = [
      "train_labels, or leave tflite_int8 out of formats"),
     ({"mode": "stats", "train_labels": "", "val_labels": "", "test_labels": ""},
      "mode=stats with train_labels, val_labels and test_labels all empty: name at least one label file"),
+    ({"slimming_l1": 1e-4, "backbone": "mobilenetv2"},
+     "slimming_l1=0.0001 with backbone='mobilenetv2': network slimming prunes the hand-written backbones "
+     + PRUNABLE + " only; choose one of them"),
+    ({"pruned_channels": "channels.json", "backbone": "hub:dinov2_small"},
+     "pruned_channels='channels.json' with backbone='hub:dinov2_small': network slimming prunes the hand-written "
+     "backbones " + PRUNABLE + " only; choose one of them"),
+    ({"mode": "prune", "backbone": "convnext_tiny"},
+     "mode=prune with backbone='convnext_tiny': network slimming prunes the hand-written backbones " + PRUNABLE
+     + " only; choose one of them"),
 ]
 
 ALLOWED = [
@@ -127,6 +156,11 @@ ALLOWED = [
     {"freeze_epochs": 8, "epochs": 8},  # the head alone, on a frozen backbone
     {"warmup_epochs": 10, "epochs": 8, "warmup_steps": 100},  # warmup_steps > 0 replaces warmup_epochs
     {"min_lr": 0.01, "lr": 0.01},
+    {"balanced_epochs": 2, "balanced_lr": 0.001, "balanced_reset_head": False},
+    {"class_weighting": "effective_number", "class_weight_beta": 0.99, "loss": "asl"},
+    {"class_weighting": "inverse", "early_stopping_patience": 2},  # early stopping without a balanced stage
+    {"pos_weight": "auto"},  # kept: the same weights as class_weighting='inverse'
+    {"balanced_epochs": 2, "repeat_factor_threshold": 0.1},  # repeat factors in the first stage
     {"head": "csra", "csra_heads": 3, "csra_temperatures": [1, 2, 99]},
     {"head": "ml_gcn", "label_embeddings": "glove.txt", "ghm_bins": 10},  # ghm_bins with loss='bce': left alone
     {"head": "ml_decoder", "decoder_layers": 2, "ml_decoder_groups": 20, "decoder_width": 96, "decoder_heads": 4},
@@ -145,6 +179,8 @@ ALLOWED = [
     {**GROUPS, "mode": "predict", "input": "photos"},  # every mode handles a groups head
     {**GROUPS, "mode": "debug"},
     {**GROUPS, "mode": "convert"},
+    {"backbone": "mixnet18", "slimming_l1": 1e-4, "weight_decay_bn_gamma": 1e-5},
+    {"mode": "prune", "backbone": "resnext18", "prune_ratio": 0.7, "pruned_channels": "channels.json"},
 ]
 
 
@@ -154,6 +190,7 @@ def files(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     (tmp_path / "glove.txt").write_text("a 0.1 0.2\n")
     (tmp_path / "resnet_notop.h5").write_bytes(b"")
+    (tmp_path / "channels.json").write_text("{}")
 
 
 def arguments(settings):

@@ -20,6 +20,7 @@ from utils.config_rules import CSRA_PAPER_HEADS
 REGISTRIES = {
     "head": ("multi_label.heads", "HEADS"),
     "loss": ("multi_label.losses", "LOSSES"),
+    "class_weighting": ("multi_label.losses", "CLASS_WEIGHTINGS"),
     "backbone": ("backbone", "BACKBONES"),
     "optimizer": ("multi_label.optim.optimizers", "OPTIMIZERS"),
     "lr_schedule": ("multi_label.optim.schedules", "SCHEDULES"),
@@ -74,8 +75,9 @@ def test_keras_applications_are_the_backbones_with_imagenet_weights():
 
     applications = choices(configs.KerasApplication)
     assert set(applications) == set(APPLICATIONS) == set(IMAGENET_FILES)
-    assert set(applications) | set(choices(configs.ResNet)) == set(BACKBONES)
+    assert set(applications) | set(choices(configs.ResNet)) | set(choices(configs.MixNet)) == set(BACKBONES)
     assert not set(applications) & set(choices(configs.ResNet))
+    assert not set(choices(configs.MixNet)) & (set(applications) | set(choices(configs.ResNet)))
 
 
 def test_csra_paper_heads_are_the_papers_temperature_sets():

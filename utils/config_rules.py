@@ -26,18 +26,21 @@ import typing
 from collections.abc import Callable
 from typing import NamedTuple
 
-from configs import ExportFormat, KerasApplication, LabelGraphHead, PoolingHead, QueryHead, ResNet
+from configs import ExportFormat, KerasApplication, LabelGraphHead, MixNet, PoolingHead, QueryHead, ResNet
 
 # The csra_heads that the CSRA paper gives temperatures for (multi_label.heads.csra's
 # PAPER_TEMPERATURES; tests/test_registries.py ties the two).
 CSRA_PAPER_HEADS = (1, 2, 4, 6, 8)
 APPLICATIONS = typing.get_args(KerasApplication)
-BACKBONE_NAMES = typing.get_args(ResNet) + APPLICATIONS
+BACKBONE_NAMES = typing.get_args(ResNet) + typing.get_args(MixNet) + APPLICATIONS
 HUB_PREFIX = "hub:"  # backbone.hub.PRESET_PREFIX (utils may not import backbone)
 # The backbones with torchvision ImageNet weights: backbone.torchvision_weights.TORCHVISION_WEIGHTS
 # (tests/test_torchvision_weights.py ties the two; utils may not import backbone).
 TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
                          "resnext101_32x8d")
+# The backbones network slimming prunes: multi_label.slimming.families.FAMILIES (tests/test_slimming.py
+# ties the two; utils may not import multi_label).
+PRUNABLE_BACKBONES = typing.get_args(ResNet) + typing.get_args(MixNet)
 POOLING_HEADS = typing.get_args(PoolingHead)
 LABEL_GRAPH_HEADS = typing.get_args(LabelGraphHead)
 QUERY_HEADS = typing.get_args(QueryHead)
@@ -78,6 +81,10 @@ LIMITS = {
                                                           and _numbers(v, lambda x: x > 0)),
                    'None, "auto", or a list of positive numbers (one per class)'),
     "label_smoothing": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "class_weight_beta": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "balanced_epochs": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "balanced_lr": (lambda v: v is None or v > 0, "None or a number > 0"),
+    "demo_long_tail": (lambda v: v >= 1, "a number >= 1 (most to least frequent digit; 1.0: even)"),
     "focal_gamma": (lambda v: v >= 0, "a number >= 0"),
     "focal_alpha": (lambda v: v <= 1, "a number in [0, 1], or < 0 for no weighting"),
     "ghm_bins": (lambda v: v >= 1, "an integer >= 1"),
@@ -155,6 +162,10 @@ LIMITS = {
     "randaugment_ops": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
     "randaugment_magnitude": (lambda v: 0 <= v <= 10, "a number in [0, 10] (the paper's scale)"),
     "center_crop": (lambda v: 0 < v <= 1, "a number in (0, 1] (1.0: off)"),
+    "slimming_l1": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "prune_ratio": (lambda v: 0 < v < 1, "a number in (0, 1): the share of the prunable channels to remove"),
+    "pruned_channels": (lambda v: v == "" or os.path.isfile(v),
+                        '"" or the path of an existing plan file (channels.json, written by mode=prune)'),
 }
 
 
@@ -277,6 +288,12 @@ GROUPS_RULES = (
          lambda c: f"head='groups' with repeat_factor_threshold={c.repeat_factor_threshold}: repeat-factor "
                    "sampling counts the positives of each class column, but a group's label is one class index; "
                    "expected repeat_factor_threshold=0"),
+    Rule(("head", "class_weighting"), lambda c: _groups(c) and c.class_weighting != "none",
+         lambda c: f"head='groups' with class_weighting={c.class_weighting!r}: the one-of-K losses have no positive "
+                   "and negative term per class to weight; expected class_weighting='none'"),
+    Rule(("head", "balanced_epochs"), lambda c: _groups(c) and c.balanced_epochs > 0,
+         lambda c: f"head='groups' with balanced_epochs={c.balanced_epochs}: class-balanced sampling counts the "
+                   "positives of each class column, not group indices; expected balanced_epochs=0"),
     Rule(("head", "pos_weight"), lambda c: _groups(c) and c.pos_weight is not None,
          lambda c: f"head='groups' with pos_weight={c.pos_weight!r}: the one-of-K losses have no positive weight "
                    "per class, so it would be ignored; expected pos_weight=None"),
@@ -304,6 +321,18 @@ SCHEDULE_RULES = (
     Rule(("warmup_epochs", "epochs"), lambda c: c.warmup_steps == 0 and c.warmup_epochs >= c.epochs,
          lambda c: f"warmup_epochs={c.warmup_epochs} with epochs={c.epochs}: the warmup would last the whole "
                    "training; expected warmup_epochs < epochs"),
+    Rule(("balanced_lr", "balanced_epochs"), lambda c: c.balanced_lr is not None and c.balanced_epochs == 0,
+         lambda c: f"balanced_lr={c.balanced_lr} with balanced_epochs=0: only the balanced stage reads balanced_lr; "
+                   "set balanced_epochs, or balanced_lr=None"),
+    Rule(("pos_weight", "class_weighting"), lambda c: c.pos_weight is not None and c.class_weighting != "none",
+         lambda c: f"pos_weight={c.pos_weight!r} with class_weighting={c.class_weighting!r}: both weight the "
+                   "positive term (pos_weight='auto' is class_weighting='inverse'); set one of them"),
+    Rule(("ema_decay", "balanced_epochs"), lambda c: c.ema_decay > 0 and c.balanced_epochs > 0,
+         lambda c: f"ema_decay={c.ema_decay} with balanced_epochs={c.balanced_epochs}: the average would carry the "
+                   "first stage's head into the stage's validation; set ema_decay=0, or balanced_epochs=0"),
+    Rule(("early_stopping_patience", "balanced_epochs"), lambda c: c.early_stopping_patience > 0 < c.balanced_epochs,
+         lambda c: f"early_stopping_patience={c.early_stopping_patience} with balanced_epochs={c.balanced_epochs}: an "
+                   "early stop would end the run before the balanced stage; set one of them to 0"),
     Rule(("min_lr", "lr"), lambda c: c.min_lr > c.lr,
          lambda c: f"min_lr={c.min_lr} with lr={c.lr}: the lowest learning rate is above the peak; expected "
                    "min_lr <= lr"),
@@ -345,7 +374,18 @@ MODE_RULES = (
                    "label file"),
 )
 
-RULES = DATA_RULES + MODEL_RULES + GROUPS_RULES + SCHEDULE_RULES + MODE_RULES
+# Network slimming: the sparsity penalty, a pruned network and mode=prune need a backbone it prunes.
+SLIMMING_RULES = tuple(
+    Rule((key, "backbone"), lambda c, on=on: on(c) and c.backbone not in PRUNABLE_BACKBONES,
+         lambda c, what=what: f"{what(c)} with backbone={c.backbone!r}: network slimming prunes the hand-written "
+                              f"backbones {list(PRUNABLE_BACKBONES)} only; choose one of them")
+    for key, on, what in (
+        ("slimming_l1", lambda c: c.slimming_l1 > 0, lambda c: f"slimming_l1={c.slimming_l1}"),
+        ("pruned_channels", lambda c: bool(c.pruned_channels), lambda c: f"pruned_channels={c.pruned_channels!r}"),
+        ("mode", lambda c: c.mode == "prune", lambda c: "mode=prune"),
+    ))
+
+RULES = DATA_RULES + MODEL_RULES + GROUPS_RULES + SCHEDULE_RULES + MODE_RULES + SLIMMING_RULES
 
 
 def broken_rule(config):

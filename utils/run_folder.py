@@ -17,6 +17,7 @@ NOT_TRAINING = {
     "mode", "overwrite", "checkpoint", "test_labels", "threshold", "thresholds", "temperature_scaling",
     "input", "output", "report", "report_examples", "report_max_classes",  # test, predict, reports
     "formats", "parity_images", "calibration_images",  # convert
+    "prune_ratio", "prune_dir",  # prune: read from a trained run, written to a new folder
     "import_format", "import_source", "import_output", "import_options",  # data tools
     "save_every_steps",  # how often the backup is written, not what is trained
 }

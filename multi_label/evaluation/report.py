@@ -72,6 +72,29 @@ def frequent_classes(targets, limit):
     return sorted(chosen.tolist())
 
 
+def rarest_classes_map(ap_by_class, class_names, train_labels, count=5):
+    """The mean test AP of the `count` classes with the fewest positives in the training labels.
+
+    The long-tail figure: the test split's own counts say nothing of the tail when it is balanced.
+    Classes without a test AP (no test positive) are passed over.
+
+    Args:
+        ap_by_class: dict[str, float or None]. The test AP per class name (metrics.json's "AP").
+        class_names: list[str]. One per column of `train_labels`.
+        train_labels: np.ndarray. [N, C] training labels in {1, 0, -1}.
+        count: int. Classes averaged.
+
+    Returns:
+        (list[tuple[str, int]], float or None). (class, training positives) of the classes used, rarest
+        first, and their mean AP (None when none has an AP).
+    """
+    positives = np.count_nonzero(np.asarray(train_labels) == 1, axis=0)
+    order = np.argsort(positives, kind="stable")
+    rare = [(class_names[c], int(positives[c])) for c in order if ap_by_class.get(class_names[c]) is not None]
+    rare = rare[:count]
+    return rare, (float(np.mean([ap_by_class[name] for name, _ in rare])) if rare else None)
+
+
 def markdown_cell(text):
     """Text safe inside a Markdown table cell or list item: no table breaks, markup or raw HTML."""
     text = " ".join(str(text).split())

@@ -7,6 +7,7 @@ the batch, accepts `label_smoothing`, and saves/loads with a compiled model.
 from multi_label.losses.asl import AsymmetricLoss
 from multi_label.losses.bce import BinaryCrossEntropy
 from multi_label.losses.builder import LossSettings, build_group_losses, build_loss
+from multi_label.losses.class_weights import CLASS_WEIGHTINGS, effective_number, effective_number_weights
 from multi_label.losses.focal import FocalLoss
 from multi_label.losses.ghm import GHMCLoss
 from multi_label.losses.pos_weight import positive_weights_from_labels
@@ -19,6 +20,9 @@ from multi_label.losses.softmax_ghm import SoftmaxGHM
 __all__ = [
     "LOSSES",
     "GROUP_LOSSES",
+    "CLASS_WEIGHTINGS",
+    "effective_number",
+    "effective_number_weights",
     "AsymmetricLoss",
     "BinaryCrossEntropy",
     "FocalLoss",

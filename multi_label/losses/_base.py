@@ -86,12 +86,16 @@ class BinaryMaskedLoss(MaskedLoss):
             y * (1 - label_smoothing) + 0.5 * label_smoothing.
         pos_weight: list of float or None. One weight per class multiplying
             the positive term; None means 1 for every class.
+        neg_weight: list of float or None. One weight per class multiplying
+            the negative term (class_weighting="effective_number"); None means
+            1 for every class.
         name: str or None. Name of the loss.
     """
 
-    def __init__(self, label_smoothing=0.0, pos_weight=None, name=None):
+    def __init__(self, label_smoothing=0.0, pos_weight=None, neg_weight=None, name=None):
         super().__init__(label_smoothing=label_smoothing, name=name)
         self.pos_weight = check_pos_weight(pos_weight)
+        self.neg_weight = check_pos_weight(neg_weight, "neg_weight")
 
     def call(self, y_true, y_pred):
         # Anything negative is "unknown". Replacing ignored logits by 0 before
@@ -109,36 +113,46 @@ class BinaryMaskedLoss(MaskedLoss):
 
     def positive_weight(self, logits):
         """Per-class positive weights as a tensor broadcastable to `logits`."""
-        if self.pos_weight is None:
-            return ops.ones((), dtype=logits.dtype)
-        num_classes = logits.shape[-1]
-        if num_classes is not None and num_classes != len(self.pos_weight):
-            raise ValueError(
-                f"pos_weight has {len(self.pos_weight)} values but the logits "
-                f"have {num_classes} classes. Received: pos_weight={self.pos_weight!r}"
-            )
-        return ops.convert_to_tensor(np.asarray(self.pos_weight), dtype=logits.dtype)
+        return class_weight_tensor(self.pos_weight, logits, "pos_weight")
+
+    def negative_weight(self, logits):
+        """Per-class negative weights as a tensor broadcastable to `logits`."""
+        return class_weight_tensor(self.neg_weight, logits, "neg_weight")
 
     def get_config(self):
         config = super().get_config()
         config["pos_weight"] = self.pos_weight
+        config["neg_weight"] = self.neg_weight
         return config
 
 
-def check_pos_weight(pos_weight):
-    """Return `pos_weight` as a list of floats (or None), or raise."""
+def class_weight_tensor(weights, logits, name):
+    """`weights` (one per class, or None for 1) as a tensor broadcastable to `logits`."""
+    if weights is None:
+        return ops.ones((), dtype=logits.dtype)
+    num_classes = logits.shape[-1]
+    if num_classes is not None and num_classes != len(weights):
+        raise ValueError(
+            f"{name} has {len(weights)} values but the logits "
+            f"have {num_classes} classes. Received: {name}={weights!r}"
+        )
+    return ops.convert_to_tensor(np.asarray(weights), dtype=logits.dtype)
+
+
+def check_pos_weight(pos_weight, name="pos_weight"):
+    """Return `pos_weight` (or another per-class weight list, `name`) as a list of floats (or None), or raise."""
     if pos_weight is None:
         return None
     if isinstance(pos_weight, str) or np.ndim(pos_weight) != 1:
         raise ValueError(
-            "pos_weight must be None or a list of floats, one per class "
+            f"{name} must be None or a list of floats, one per class "
             "(resolve 'auto' with positive_weights_from_labels first). "
-            f"Received: pos_weight={pos_weight!r}"
+            f"Received: {name}={pos_weight!r}"
         )
     weights = [float(w) for w in pos_weight]
     if not all(np.isfinite(w) and w > 0 for w in weights):
         raise ValueError(
-            f"pos_weight values must be finite and > 0. Received: pos_weight={pos_weight!r}"
+            f"{name} values must be finite and > 0. Received: {name}={pos_weight!r}"
         )
     return weights
 

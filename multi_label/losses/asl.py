@@ -17,7 +17,7 @@ class AsymmetricLoss(BinaryMaskedLoss):
     ICCV 2021. With p = sigmoid(x) and p_m = max(p - clip, 0):
     L+ = (1 - p)^gamma_pos * log(max(p, eps)),
     L- = p_m^gamma_neg * log(max(1 - p_m, eps)),
-    loss = -(pos_weight * t * L+ + (1 - t) * L-) per entry, t the (smoothed)
+    loss = -(pos_weight * t * L+ + neg_weight * (1 - t) * L-) per entry, t the (smoothed)
     target. log(p) is taken as log_sigmoid(x) and 1 - p as sigmoid(-x), so
     |logit| = 100 gives finite values and gradients. With
     gamma_pos = gamma_neg = clip = 0 this is BCE (up to the eps clamp).
@@ -36,6 +36,8 @@ class AsymmetricLoss(BinaryMaskedLoss):
             1 - ls/2 and ls/2.
         pos_weight: list of float or None. Per-class weight on the positive
             term.
+        neg_weight: list of float or None. Per-class weight on the negative
+            term.
         name: str. Name of the loss.
     """
 
@@ -47,9 +49,10 @@ class AsymmetricLoss(BinaryMaskedLoss):
         eps=1e-8,
         label_smoothing=0.0,
         pos_weight=None,
+        neg_weight=None,
         name="asl",
     ):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
         if gamma_pos < 0 or gamma_neg < 0:
             raise ValueError(
                 "gamma_pos and gamma_neg must be >= 0. "
@@ -75,7 +78,8 @@ class AsymmetricLoss(BinaryMaskedLoss):
         log_shifted = ops.log(ops.maximum(shifted_complement, self.eps))
         shifted = ops.relu(ops.sigmoid(logits) - self.clip)
         negative = self._power(shifted, self.gamma_neg) * log_shifted
-        return -(self.positive_weight(logits) * targets * positive + (1.0 - targets) * negative)
+        return -(self.positive_weight(logits) * targets * positive
+                 + self.negative_weight(logits) * (1.0 - targets) * negative)
 
     @staticmethod
     def _power(base, exponent):

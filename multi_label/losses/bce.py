@@ -6,8 +6,8 @@ from keras import ops
 from multi_label.losses._base import BinaryMaskedLoss
 
 
-def binary_cross_entropy(targets, logits, pos_weight=1.0):
-    """Per-entry BCE on logits, -(w * t * log p + (1 - t) * log(1 - p)).
+def binary_cross_entropy(targets, logits, pos_weight=1.0, neg_weight=1.0):
+    """Per-entry BCE on logits, -(w+ * t * log p + w- * (1 - t) * log(1 - p)).
 
     Written with softplus (-log p = softplus(-x), -log(1 - p) = softplus(x)),
     which is finite with finite gradients for any finite logit, where
@@ -18,18 +18,20 @@ def binary_cross_entropy(targets, logits, pos_weight=1.0):
         logits: tensor. Same shape as `targets`.
         pos_weight: float or tensor broadcastable to `targets`. Multiplies the
             positive term.
+        neg_weight: float or tensor broadcastable to `targets`. Multiplies the
+            negative term.
 
     Returns:
         Tensor of per-entry losses, same shape as `targets`.
     """
-    return pos_weight * targets * ops.softplus(-logits) + (1.0 - targets) * ops.softplus(logits)
+    return pos_weight * targets * ops.softplus(-logits) + neg_weight * (1.0 - targets) * ops.softplus(logits)
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
 class BinaryCrossEntropy(BinaryMaskedLoss):
     """Sigmoid binary cross-entropy for multi-label targets with unknowns.
 
-    loss = -(pos_weight * t * log(p) + (1 - t) * log(1 - p)) per entry, with
+    loss = -(pos_weight * t * log(p) + neg_weight * (1 - t) * log(1 - p)) per entry, with
     p = sigmoid(logit) and t the (smoothed) target. Entries labelled -1 are
     ignored. Reduction: sum over valid entries / max(number of valid entries,
     1) over the whole batch (all classes pooled), not a per-sample mean.
@@ -39,11 +41,13 @@ class BinaryCrossEntropy(BinaryMaskedLoss):
             1 - ls/2 and ls/2.
         pos_weight: list of float or None. Per-class weight on the positive
             term; see `positive_weights_from_labels` for the "auto" choice.
+        neg_weight: list of float or None. Per-class weight on the negative
+            term (`class_weights.CLASS_WEIGHTINGS`).
         name: str. Name of the loss.
     """
 
-    def __init__(self, label_smoothing=0.0, pos_weight=None, name="bce"):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
+    def __init__(self, label_smoothing=0.0, pos_weight=None, neg_weight=None, name="bce"):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
 
     def entry_losses(self, targets, logits, valid):
-        return binary_cross_entropy(targets, logits, self.positive_weight(logits))
+        return binary_cross_entropy(targets, logits, self.positive_weight(logits), self.negative_weight(logits))

@@ -5,14 +5,15 @@ import inspect
 
 import numpy as np
 
+from multi_label.losses.class_weights import CLASS_WEIGHTINGS
 from multi_label.losses.pos_weight import positive_weights_from_labels
 from multi_label.losses.registry import GROUP_LOSSES, LOSSES
 from utils.settings import settings_class
 
 LossSettings = settings_class(
     "LossSettings",
-    """loss label_smoothing pos_weight focal_gamma focal_alpha ghm_bins ghm_momentum
-    asl_gamma_pos asl_gamma_neg asl_clip""",
+    """loss label_smoothing pos_weight class_weighting class_weight_beta focal_gamma focal_alpha
+    ghm_bins ghm_momentum asl_gamma_pos asl_gamma_neg asl_clip""",
     """The settings the losses read; names and defaults are those of configs.py.
 
     A family's own settings are named `<loss>_<constructor argument>` (`focal_gamma` is the
@@ -24,24 +25,45 @@ LossSettings = settings_class(
 def build_loss(settings, train_labels=None):
     """Build the multi-label head's loss.
 
-    Reads `loss`, `label_smoothing`, `pos_weight` and the settings of the
-    chosen loss only (`focal_gamma`, `focal_alpha`; `ghm_bins`,
-    `ghm_momentum`; `asl_gamma_pos`, `asl_gamma_neg`, `asl_clip`).
+    Reads `loss`, `label_smoothing`, `pos_weight`, `class_weighting`,
+    `class_weight_beta` and the settings of the chosen loss only
+    (`focal_gamma`, `focal_alpha`; `ghm_bins`, `ghm_momentum`;
+    `asl_gamma_pos`, `asl_gamma_neg`, `asl_clip`).
 
     Args:
         settings: LossSettings. The settings above.
         train_labels: np.ndarray or None. Training labels [N, C] in
-            {1, 0, -1}; needed only when `pos_weight == "auto"`.
+            {1, 0, -1}; needed when `pos_weight == "auto"` or
+            `class_weighting` is not "none".
 
     Returns:
         keras.losses.Loss. A new instance (GHM state starts at zero).
     """
     loss_class = LOSSES[settings.loss]
+    pos_weight, neg_weight = class_term_weights(settings, train_labels)
     return loss_class(
         label_smoothing=settings.label_smoothing,
-        pos_weight=resolve_pos_weight(settings.pos_weight, train_labels),
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
         **family_arguments(settings, loss_class),
     )
+
+
+def class_term_weights(settings, train_labels):
+    """(positive, negative) per-class weights of the sigmoid losses: `pos_weight`, or `class_weighting`.
+
+    The two are not set together (a config rule, so a set `pos_weight` is the answer);
+    pos_weight="auto" is class_weighting="inverse".
+
+    Args:
+        settings: LossSettings. Reads `pos_weight`, `class_weighting` and `class_weight_beta`.
+        train_labels: np.ndarray or None. Training labels [N, C] in {1, 0, -1}.
+    """
+    if settings.pos_weight is not None or settings.class_weighting == "none":
+        return resolve_pos_weight(settings.pos_weight, train_labels), None
+    if train_labels is None:
+        raise ValueError(f"class_weighting={settings.class_weighting!r} needs train_labels [N, C]. Received: None")
+    return CLASS_WEIGHTINGS[settings.class_weighting](np.asarray(train_labels), settings.class_weight_beta)
 
 
 def build_group_losses(settings, group_sizes):

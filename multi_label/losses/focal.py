@@ -16,8 +16,8 @@ class FocalLoss(BinaryMaskedLoss):
     p_t = p * y + (1 - p) * (1 - y) and alpha_t = alpha * y + (1 - alpha) *
     (1 - y). With soft (smoothed) targets t the usual generalisation is used:
     alpha_t * (1 - p_t)^gamma * BCE(t, x), with p_t and alpha_t computed from
-    t; for hard targets it is the paper's formula. pos_weight multiplies the
-    positive term of the BCE. The modulating factor is computed as
+    t; for hard targets it is the paper's formula. pos_weight and neg_weight
+    multiply the positive and negative terms of the BCE (on top of alpha_t). The modulating factor is computed as
     exp(gamma * log(1 - p_t)) in log-sigmoid form, so gamma = 0 and
     |logit| = 100 keep finite gradients. Entries labelled -1 are ignored.
     Reduction: sum over valid entries / max(number of valid entries, 1) over
@@ -31,11 +31,14 @@ class FocalLoss(BinaryMaskedLoss):
             1 - ls/2 and ls/2.
         pos_weight: list of float or None. Per-class weight on the positive
             term.
+        neg_weight: list of float or None. Per-class weight on the negative
+            term.
         name: str. Name of the loss.
     """
 
-    def __init__(self, gamma=2.0, alpha=0.25, label_smoothing=0.0, pos_weight=None, name="focal"):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
+    def __init__(self, gamma=2.0, alpha=0.25, label_smoothing=0.0, pos_weight=None, neg_weight=None,
+                 name="focal"):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0. Received: gamma={gamma!r}")
         if alpha > 1:
@@ -46,7 +49,7 @@ class FocalLoss(BinaryMaskedLoss):
         self.alpha = float(alpha)
 
     def entry_losses(self, targets, logits, valid):
-        loss = binary_cross_entropy(targets, logits, self.positive_weight(logits))
+        loss = binary_cross_entropy(targets, logits, self.positive_weight(logits), self.negative_weight(logits))
         # 1 - p_t = t * (1 - p) + (1 - t) * p, summed in log space: log(0)
         # for a hard target drops its term exactly, and nothing rounds to 0.
         log_one_minus_pt = ops.logaddexp(

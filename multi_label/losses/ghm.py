@@ -40,6 +40,8 @@ class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
             1 - ls/2 and ls/2.
         pos_weight: list of float or None. Per-class weight on the positive
             BCE term.
+        neg_weight: list of float or None. Per-class weight on the negative
+            BCE term.
         accumulated_counts: list of float or None. Starting moving-average
             counts, length `bins`; None starts from zeros.
         name: str. Name of the loss.
@@ -51,12 +53,14 @@ class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
         momentum=0.75,
         label_smoothing=0.0,
         pos_weight=None,
+        neg_weight=None,
         accumulated_counts=None,
         name="ghm",
     ):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, name=name)
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
         self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
 
     def entry_losses(self, targets, logits, valid):
         weights = self.density.weights(ops.abs(ops.sigmoid(logits) - targets), valid)
-        return weights * binary_cross_entropy(targets, logits, self.positive_weight(logits))
+        return weights * binary_cross_entropy(targets, logits, self.positive_weight(logits),
+                                              self.negative_weight(logits))

@@ -11,6 +11,7 @@ so the next step is traced with the new set of weights. The optimizer is built o
 weights of the whole model, before the first freeze: it then updates the head alone while the
 backbone is frozen and everything afterwards, keeping one state and one learning-rate schedule.
 The frozen/unfrozen state follows from the epoch number alone, so a resumed run gets it right.
+The balanced stage (`balanced_epochs`) freezes the backbone the same way, from epoch `epochs` on.
 
 Learning-rate multiplier (`backbone_lr_multiplier`). Keras 3 has no per-variable learning rate
 and no MultiOptimizer. Scaling the backbone's gradients instead would be exact for SGD only: Adam,
@@ -31,18 +32,24 @@ from multi_label.model import backbone_layers
 
 
 class FreezeBackbone(keras.callbacks.Callback):
-    """Keeps the backbone frozen (BatchNorm in inference mode) during epochs [0, freeze_epochs).
+    """Keeps the backbone frozen (BatchNorm in inference mode) during epochs [0, freeze_epochs) and from `frozen_from`.
 
     Args:
         layers: list[keras.layers.Layer]. The backbone's layers.
         freeze_epochs: int. Number of first epochs that train the head alone.
+        frozen_from: int or None. The first epoch of the balanced stage, frozen to the end; None: none.
     """
 
-    def __init__(self, layers, freeze_epochs):
+    def __init__(self, layers, freeze_epochs, frozen_from=None):
         super().__init__()
         self.layers = list(layers)
         self.freeze_epochs = int(freeze_epochs)
+        self.frozen_from = frozen_from
         self.frozen = False
+
+    def frozen_in(self, epoch):
+        """Whether the backbone is frozen during `epoch` (0-based)."""
+        return epoch < self.freeze_epochs or (self.frozen_from is not None and epoch >= self.frozen_from)
 
     def on_train_begin(self, logs=None):
         # Built with every weight, so that unfreezing later finds optimizer slots for the backbone.
@@ -51,15 +58,16 @@ class FreezeBackbone(keras.callbacks.Callback):
             optimizer.build(self.model.trainable_variables)
 
     def on_epoch_begin(self, epoch, logs=None):
-        frozen = epoch < self.freeze_epochs
+        frozen = self.frozen_in(epoch)
         if frozen == self.frozen:
             return
         for layer in self.layers:
             layer.trainable = not frozen
         self.frozen = frozen
         retrace_train_step(self.model)  # with the new trainable weights and BN mode
-        print(f"\nEpoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}"
-              + (f" for the first {self.freeze_epochs} epochs" if frozen else ""))
+        why = (f" for the first {self.freeze_epochs} epochs" if epoch < self.freeze_epochs
+               else " for the balanced stage")
+        print(f"\nEpoch {epoch + 1}: backbone {'frozen' if frozen else 'unfrozen'}" + (why if frozen else ""))
 
     def on_train_end(self, logs=None):
         # Saved models and a later fit see the whole model trainable again.
@@ -83,8 +91,9 @@ def scale_backbone_learning_rate(optimizer, variables, multiplier):
     return optimizer
 
 
-def fine_tuning_callbacks(model, optimizer, backbone=None, freeze_epochs=0, backbone_lr_multiplier=1.0):
-    """Applies `backbone_lr_multiplier` to `optimizer`; returns the callbacks for `freeze_epochs`.
+def fine_tuning_callbacks(model, optimizer, backbone=None, freeze_epochs=0, backbone_lr_multiplier=1.0,
+                          frozen_from=None):
+    """Applies `backbone_lr_multiplier` to `optimizer`; returns the callbacks for `freeze_epochs` and the stage.
 
     Args:
         model: keras.Model. From `build_model`, every layer still trainable.
@@ -92,13 +101,14 @@ def fine_tuning_callbacks(model, optimizer, backbone=None, freeze_epochs=0, back
         backbone: str or None. The backbone's registry name; None: read from the model's name.
         freeze_epochs: int. Number of first epochs that train the head alone; 0: none.
         backbone_lr_multiplier: float. Factor on the backbone's learning rate.
+        frozen_from: int or None. The balanced stage's first epoch (`epochs`), frozen from then on; None: no stage.
 
     Returns:
-        list[keras.callbacks.Callback]. Empty when `freeze_epochs` is 0.
+        list[keras.callbacks.Callback]. Empty when `freeze_epochs` is 0 and there is no stage.
     """
     layers = backbone_layers(model, backbone)
     if backbone_lr_multiplier != 1.0:
         variables = [v for layer in layers for v in layer.trainable_variables]
         scale_backbone_learning_rate(optimizer, variables, backbone_lr_multiplier)
         print(f"Backbone learning rate: lr x {backbone_lr_multiplier:g} ({len(variables)} variables)")
-    return [FreezeBackbone(layers, freeze_epochs)] if freeze_epochs > 0 else []
+    return [FreezeBackbone(layers, freeze_epochs, frozen_from)] if freeze_epochs > 0 or frozen_from is not None else []

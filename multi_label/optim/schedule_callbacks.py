@@ -6,6 +6,7 @@ from keras import ops
 from multi_label.keras_internals import learning_rate_schedule
 from multi_label.optim.plateau import ReduceMultiplierOnPlateau
 from multi_label.optim.schedules import WarmupPlateau
+from multi_label.optim.stage_schedule import main_schedule
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -63,7 +64,8 @@ def schedule_callbacks(settings, optimizer, monitor="val_mAP", mode="max"):
     """
     if settings.lr_schedule != "plateau":
         return [LearningRateLogger()]
-    schedule = _schedule_of(optimizer)
+    # With a balanced stage the plateau cuts the first stage's rate; the stage has its own cosine.
+    schedule = main_schedule(_schedule_of(optimizer))
     if not isinstance(schedule, WarmupPlateau):
         raise ValueError(
             "lr_schedule='plateau' needs an optimizer whose learning rate is "

@@ -7,6 +7,9 @@ with gradient accumulation, Keras still passes the batch count (not the
 update count) to the schedule, so `steps_per_epoch` is always batches per
 epoch.
 
+With a balanced stage (`balanced_epochs`) the chosen schedule covers the first `epochs` epochs
+and `BalancedStage` restarts at the stage's first step with a cosine of its own.
+
 The plateau schedule is the exception to "a function of the step alone": its
 multiplier is changed by `ReduceMultiplierOnPlateau` (`multi_label.optim.plateau`)
 when the monitored validation metric stalls. The multiplier lives in a variable
@@ -19,6 +22,7 @@ import keras
 from keras import ops
 
 from multi_label.optim.plateau import PlateauState
+from multi_label.optim.stage_schedule import BalancedStage
 from utils.settings import settings_class
 
 
@@ -274,7 +278,7 @@ class WarmupPlateau(WarmupConstant):
 ScheduleSettings = settings_class(
     "ScheduleSettings",
     """lr_schedule lr epochs warmup_epochs warmup_steps min_lr lr_steps lr_decay_rate
-    plateau_factor plateau_patience""",
+    plateau_factor plateau_patience balanced_epochs balanced_lr""",
     """The settings the schedules read; names and defaults are those of configs.py.""",
     __name__)
 
@@ -328,10 +332,14 @@ def warmup_steps(settings, steps_per_epoch: int) -> int:
 def build_schedule(settings, steps_per_epoch: int, learning_rate=None):
     """Builds the schedule named by `lr_schedule`.
 
+    With `balanced_epochs` > 0 it is a `BalancedStage`: this schedule for the first `epochs`
+    epochs, then a cosine from `balanced_lr` (None: `lr`; batch-scaled as `lr` is) to `min_lr`
+    over the stage, without warmup.
+
     Args:
         settings: ScheduleSettings. Reads `lr_schedule`, `lr`, `epochs`,
             `warmup_epochs`, `warmup_steps`, `min_lr` (cosine), `lr_steps`
-            (step), `lr_decay_rate` (exponential).
+            (step), `lr_decay_rate` (exponential), `balanced_epochs`, `balanced_lr`.
         steps_per_epoch: int. Batches per epoch, as counted by `fit`.
         learning_rate: float or None. Peak rate; None means `lr`
             (`build_optimizer` passes the batch-scaled rate).
@@ -346,4 +354,9 @@ def build_schedule(settings, steps_per_epoch: int, learning_rate=None):
         )
     peak = float(settings.lr if learning_rate is None else learning_rate)
     build = SCHEDULES[settings.lr_schedule]
-    return build(settings, peak, warmup_steps(settings, steps_per_epoch), steps_per_epoch)
+    schedule = build(settings, peak, warmup_steps(settings, steps_per_epoch), steps_per_epoch)
+    if not settings.balanced_epochs:
+        return schedule
+    stage_peak = peak if settings.balanced_lr is None else settings.balanced_lr * peak / settings.lr
+    stage = WarmupCosine(stage_peak, settings.balanced_epochs * steps_per_epoch, min(settings.min_lr, stage_peak))
+    return BalancedStage(schedule, settings.epochs * steps_per_epoch, stage)

@@ -11,11 +11,16 @@ Two decays exist in this project and they are not the same thing:
 - Decoupled weight decay (the `weight_decay` setting, `build_optimizer`):
   `w -= lr * weight_decay * w` outside the gradient (Loshchilov & Hutter,
   2019, "Decoupled Weight Decay Regularization"), on every trainable weight.
+
+The L1 of network slimming on the prunable BatchNorm gammas (`slimming_l1`,
+multi_label/slimming/sparsity.py) is set when the model is built; an L2 set
+here on those gammas joins it, one L1L2 regularizer doing both.
 """
 
 import keras
 
 from multi_label.keras_internals import all_layers
+from multi_label.slimming.sparsity import composed_regularizer, strengths
 
 # Attributes holding a conv or dense kernel, and the layer attribute Keras
 # serializes for its regularizer.
@@ -27,19 +32,21 @@ KERNEL_ATTRIBUTES = {
 
 
 def _set_l2(layer, weight_name, regularizer_name, strength):
-    """Sets (or clears, for 0) the L2 of one weight; returns 1 if it was set."""
+    """Sets (or clears, for 0) the L2 of one weight, keeping an L1 already there; returns 1 if L2 was set."""
     variable = getattr(layer, weight_name, None)
     # Some layers expose a property of that name that is a computed tensor
     # (e.g. a LoRA-merged kernel); only real variables carry a regularizer.
     if not isinstance(variable, keras.Variable):
         return 0
-    regularizer = keras.regularizers.L2(strength) if strength > 0.0 else None
+    # The L1 of network slimming (`slimming_l1`, set when the model is built) stays beside the L2.
+    l1, _ = strengths(variable.regularizer)
+    regularizer = composed_regularizer(l1, strength)
     variable.regularizer = regularizer
     # The layer attribute is what get_config() serializes, so a saved config
     # shows the decay.
     if hasattr(layer, regularizer_name):
         setattr(layer, regularizer_name, regularizer)
-    return int(regularizer is not None)
+    return int(strength > 0.0)
 
 
 def apply_weight_decay(

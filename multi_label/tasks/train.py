@@ -7,7 +7,7 @@ import shutil
 import sys
 
 from dataset.pipeline import PipelineSettings
-from dataset.splits import SplitSettings, load_training_splits
+from dataset.splits import SplitSettings, load_split, load_training_splits
 from multi_label.evaluation.calibration import fit_and_save_calibration
 from multi_label.evaluation.groups import group_targets
 from multi_label.losses import LossSettings, build_group_losses, build_loss
@@ -20,6 +20,7 @@ from multi_label.optim.weight_decay import apply_weight_decay
 from multi_label.tasks.inputs import encoded_images, input_dataset
 from multi_label.tasks.test import run_test
 from multi_label.training.backup import finished_epochs
+from multi_label.training.balanced_stage import BalancedStageStart, head_layers
 from multi_label.training.callbacks import ProgressLines, ValidationMAP, training_callbacks, validation_metric
 from multi_label.training.distribute import (
     build_for_strategy,
@@ -45,6 +46,24 @@ def run_train(config):
     best = train(config)
     if config.test_labels and best is not None:
         run_test(dataclasses.replace(config, checkpoint=config.checkpoint or best))
+        print_rarest_classes_map(config)
+
+
+def print_rarest_classes_map(config, count=5):
+    """One line after the test: the mean test AP of the `count` classes rarest in train_labels (the long tail)."""
+    from multi_label.evaluation.report import rarest_classes_map  # the report's module loads matplotlib
+
+    path = os.path.join(run_folders(config.run_name)[0], "metrics.json")
+    if config.groups or not os.path.isfile(path):  # a groups head's test gives accuracies, not APs
+        return
+    train_table = load_split(pick(SplitSettings, config), "train_labels")
+    with open(path) as f:
+        metrics = json.load(f)
+    rare, mean = rarest_classes_map(metrics["AP"], train_table.class_names, train_table.labels, count)
+    if mean is not None:
+        names = ", ".join(f"{name} {positives}" for name, positives in rare)
+        print(f"Test mAP of the {len(rare)} rarest training classes (training positives: {names}): {mean:.4f} "
+              f"(all classes: {metrics['mAP']:.4f})")
 
 
 def train(config):
@@ -79,7 +98,7 @@ def train(config):
                             class_names=class_names)
         loss = (build_group_losses(pick(LossSettings, config), config.groups) if config.groups
                 else build_loss(pick(LossSettings, config), train_table.labels))
-        optimizer, extra_callbacks = build_training_optimizer(config, model, steps, global_batch)
+        optimizer, extra_callbacks = build_training_optimizer(config, model, steps, global_batch, backup_dir)
         model.compile(optimizer=optimizer, loss=loss, jit_compile=config.jit_compile,
                       steps_per_execution=config.steps_per_execution)
         build_for_strategy(model, strategy, train_ds.element_spec)
@@ -98,7 +117,7 @@ def train(config):
         shutil.rmtree(model_dir, ignore_errors=True)
         return None
     best = os.path.join(model_dir, "best.keras")
-    print(f"Finished {finished_epochs(backup_dir)} of {config.epochs} epochs; best model: {best}")
+    print(f"Finished {finished_epochs(backup_dir)} of {total_epochs(config)} epochs; best model: {best}")
     if not config.groups:  # thresholds and temperature are for sigmoid outputs
         encoded = None if val_table is None else encoded_images(config, val_table)
         fit_and_save_calibration(best, val_table, pick(PipelineSettings, config), threshold=config.threshold,
@@ -112,8 +131,13 @@ def fit_unless_stopped(model, train_ds, config, steps, callbacks, model_dir, bac
         print(f"The run stopped early before (early_stopping_patience={config.early_stopping_patience}); "
               "nothing more to train")
         return
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+    model.fit(train_ds, epochs=total_epochs(config), steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
               verbose=verbose)
+
+
+def total_epochs(config):
+    """The epochs of the whole run: `epochs`, then the balanced stage's `balanced_epochs`."""
+    return config.epochs + config.balanced_epochs
 
 
 def with_precision_chosen(config):
@@ -144,14 +168,22 @@ def training_dataset(config, table, global_batch, first_epoch, steps_per_epoch):
     return dataset, report
 
 
-def build_training_optimizer(config, model, steps_per_epoch, batch_size):
-    """Returns (optimizer, callbacks) with the learning-rate schedule, weight decay and fine-tuning controls.
+def build_training_optimizer(config, model, steps_per_epoch, batch_size, backup_dir):
+    """Returns (optimizer, callbacks) with the learning-rate schedule, weight decay, fine-tuning and the balanced stage.
 
-    `batch_size` is the global batch, which `scale_lr_with_batch` scales lr by.
+    `batch_size` is the global batch, which `scale_lr_with_batch` scales lr by. The balanced stage
+    (`balanced_epochs`) freezes the backbone from epoch `epochs` on and resets the head once, at its
+    start, by the backup in `backup_dir` (`multi_label.training.balanced_stage`).
     """
     apply_weight_decay(model, conv=config.weight_decay_conv, bn_gamma=config.weight_decay_bn_gamma)  # prints its counts
     optimizer = build_optimizer(pick(OptimizerSettings, config), steps_per_epoch, batch_size)
     callbacks = schedule_callbacks(pick(ScheduleSettings, config), optimizer, monitor=validation_metric(config.groups))
+    stage = config.balanced_epochs > 0
+    if stage:  # taken before fit restores a backup: the head's initial weights
+        callbacks.append(BalancedStageStart(head_layers(model, config.backbone), config.epochs, config.balanced_epochs,
+                                            backup_dir, reset_head=config.balanced_reset_head,
+                                            learning_rate=optimizer.lr_schedule.stage.learning_rate))
     return optimizer, callbacks + fine_tuning_callbacks(model, optimizer, backbone=config.backbone,
                                                         freeze_epochs=config.freeze_epochs,
-                                                        backbone_lr_multiplier=config.backbone_lr_multiplier)
+                                                        backbone_lr_multiplier=config.backbone_lr_multiplier,
+                                                        frozen_from=config.epochs if stage else None)
