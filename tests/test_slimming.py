@@ -300,3 +300,19 @@ def test_settings_of_a_prune_run():
     with pytest.raises(ConfigError, match="prune_ratio=1.0 is out of range"):
         load_config(["mode='prune'", "prune_ratio=1.0"])
     assert dataclasses.asdict(load_config(["mode='prune'", "prune_ratio=0.3"]))["prune_ratio"] == 0.3
+
+
+def test_the_pruned_files_appear_in_their_folder_only_once_all_are_written(tmp_path):
+    from multi_label.tasks.prune import fresh_folder, move_files
+
+    final = tmp_path / "pruned-0.5"
+    (tmp_path / "pruned-0.5.partial").mkdir()
+    (tmp_path / "pruned-0.5.partial" / "model.keras").write_text("from a failed attempt")
+    work = fresh_folder(str(final) + ".partial")
+    assert os.listdir(work) == []  # a failed attempt's leftovers are gone
+    for name in ("model.keras", "channels.json", "pruning.json"):
+        (tmp_path / "pruned-0.5.partial" / name).write_text(name)
+    assert not final.exists()  # nothing there until every file is written
+    move_files(work, str(final))
+    assert sorted(os.listdir(final)) == ["channels.json", "model.keras", "pruning.json"]
+    assert not os.path.exists(work)

@@ -6,7 +6,9 @@ Loads the checkpoint (`checkpoint`, or models/<run_name>/best.keras) and the set
 was trained with (config.json beside it), removes the `prune_ratio` share of the prunable channels
 with the smallest |BatchNorm gamma| (multi_label/slimming/), builds the thinner network and copies
 the kept weights into it. It writes into a folder of its own, `prune_dir` (default
-models/<run_name>/pruned-<prune_ratio>/), never into one that exists unless overwrite=True:
+models/<run_name>/pruned-<prune_ratio>/), never into one that exists unless overwrite=True; the
+files are written into `<folder>.partial/` and moved in once all are complete, so a failed run leaves
+no folder that looks finished:
 
 - model.keras: the pruned model, not fine-tuned, and classes.json (so a fine-tuning run that
   loads it as backbone_weights copies its head too);
@@ -21,6 +23,7 @@ import dataclasses
 import json
 import os
 import shlex
+import shutil
 
 import keras
 
@@ -57,16 +60,16 @@ def run_prune(config):
         raise ConfigError(f"checkpoint={checkpoint!r} has backbone={run.backbone!r}; network slimming prunes "
                           f"{sorted(FAMILIES)} only")
     folder = output_folder(config)
+    work = fresh_folder(folder + ".partial")  # moved into `folder` once every file is written
     class_names = saved_class_names(checkpoint) or _test_class_names(run)
     original = load_checkpoint(checkpoint, groups=run.groups, head=run.head)
     current = read_plan(run.pruned_channels) if run.pruned_channels else None  # pruned before: pruned again
     plan, threshold = choose_plan(original, run.backbone, run.backbone_width, config.prune_ratio, current)
-    plan_path = os.path.join(folder, PLAN_FILE)
+    plan_path = os.path.join(work, PLAN_FILE)
     policy = original.get_layer(next(iter(plan.widths))).dtype_policy.name
     thin = pruned_model(original, plan, lambda plan: thin_model(run, policy, plan, plan_path, class_names), current)
-    model_path = os.path.join(folder, MODEL_FILE)
-    thin.save(model_path)
-    write_text(os.path.join(folder, CLASSES_FILE), json.dumps(class_names) + "\n")
+    thin.save(os.path.join(work, MODEL_FILE))
+    write_text(os.path.join(work, CLASSES_FILE), json.dumps(class_names) + "\n")
 
     table = load_split(pick(SplitSettings, run), "test_labels", None if run.groups else class_names)
     score_name = "accuracy" if run.groups else "mAP"
@@ -75,7 +78,9 @@ def run_prune(config):
     for key, model in (("before", original), ("after", thin)):
         figures[key] = {**measure(model, run.image_size), "test": test_score(run, table, model)}
     figures["test_score"] = score_name
-    write_text(os.path.join(folder, FIGURES_FILE), json.dumps(figures, indent=2) + "\n")
+    write_text(os.path.join(work, FIGURES_FILE), json.dumps(figures, indent=2) + "\n")
+    move_files(work, folder)
+    model_path, plan_path = os.path.join(folder, MODEL_FILE), os.path.join(folder, PLAN_FILE)
     print(f"\nPruned {figures['channels']['removed']} of {figures['channels']['prunable']} prunable channels "
           f"(|gamma| <= {threshold:.3g}) of {checkpoint}:")
     print(pruning_table(figures["before"], figures["after"], score_name))
@@ -106,8 +111,22 @@ def output_folder(config):
     if os.path.exists(folder) and not config.overwrite:
         raise ConfigError(f"prune_dir={folder!r} exists; choose another prune_dir (or prune_ratio), or "
                           "overwrite=True to write over its files")
-    os.makedirs(folder, exist_ok=True)
     return folder
+
+
+def fresh_folder(path):
+    """An empty folder at `path`: a failed earlier attempt's leftovers (never a finished result) are removed."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def move_files(source, folder):
+    """Moves every file of `source` into `folder` (each rename atomic) and removes `source`."""
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(source):
+        os.replace(os.path.join(source, name), os.path.join(folder, name))
+    os.rmdir(source)
 
 
 def thin_model(run, policy_name, plan, plan_path, class_names):
