@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 
 from backbone.fused_batch_norm import FusedBatchNormalization
+from backbone.grouped_conv import GroupedConv2D
 
 BN_EPSILON = 1e-5  # PyTorch's default, so ported weights behave the same
 BN_MOMENTUM = 0.9
@@ -97,8 +98,9 @@ def _conv(x, filters, kernel, strides, name, groups=1):
     """A convolution without bias; a strided one is padded by kernel // 2 on every side, as torchvision's."""
     if strides > 1:
         x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-    return layers.Conv2D(filters, kernel, strides=strides, padding="same" if strides == 1 else "valid", groups=groups,
-                         use_bias=False, name=name)(x)
+    conv = GroupedConv2D if groups > 1 else layers.Conv2D  # Keras's grouped path is XLA: slow on CPU
+    return conv(filters, kernel, strides=strides, padding="same" if strides == 1 else "valid", groups=groups,
+                use_bias=False, name=name)(x)
 
 
 def _stem_pool(x, name, preact):

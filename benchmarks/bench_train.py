@@ -3,6 +3,7 @@
 Usage: python3 benchmarks/bench_train.py [--backbone resnet18] [--width 1.0] [--image-size 224]
            [--batch 32] [--steps 20] [--warmup 3] [--jit-compile auto|true|false]
            [--precision float32|mixed_float16|mixed_bfloat16] [--classes 20] [--batchnorm fused|keras]
+           [--grouped-conv tensorflow|keras]
            [--inference-steps 10]
 
 Synthetic data (random pixels and labels, held in memory), so the figure is the model's training
@@ -70,6 +71,9 @@ def benchmark(args):
     if args.batchnorm == "keras":
         from backbone import resnet
         resnet.BATCH_NORM = keras.layers.BatchNormalization
+    if args.grouped_conv == "keras":  # Keras's own grouped convolution, which runs through XLA
+        from backbone import resnet
+        resnet.GroupedConv2D = keras.layers.Conv2D
     config = dataclasses.replace(Config(), backbone=args.backbone, backbone_width=args.width,
                                  image_size=args.image_size, batch_size=args.batch)
     model, images, labels = model_and_batch(config, args.precision, args.classes)
@@ -115,6 +119,8 @@ def main():
     parser.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
     parser.add_argument("--batchnorm", choices=["fused", "keras"], default="fused",
                         help="the project's fused BatchNormalization (default) or Keras's own, to compare")
+    parser.add_argument("--grouped-conv", choices=["tensorflow", "keras"], default="tensorflow",
+                        help="ResNeXt's grouped convolutions on TensorFlow's kernel (default) or Keras's XLA path")
     parser.add_argument("--inference-steps", type=int, default=0,
                         help="also time this many inference batches (model(x, training=False)) of the same size")
     args = parser.parse_args()
@@ -127,7 +133,8 @@ def main():
     print(f"load average (1/5/15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print(f"{args.backbone} width {args.width} {args.image_size}px batch {args.batch} {args.precision} "
-          f"batchnorm={args.batchnorm} jit_compile={args.jit_compile} (resolved {result['jit_compile']}): "
+          f"batchnorm={args.batchnorm} grouped_conv={args.grouped_conv} jit_compile={args.jit_compile} "
+          f"(resolved {result['jit_compile']}): "
           f"{result['images_per_s']:.1f} images/s (median step {result['median_step_s'] * 1000:.0f} ms; "
           f"mean {result['mean_images_per_s']:.1f} images/s over {args.steps} steps), "
           f"peak memory {result['peak_mib']:.0f} MiB ({result['peak_of']})")
