@@ -34,6 +34,9 @@ PoolingHead = Literal["linear", "groups"]
 LabelGraphHead = Literal["ml_gcn", "ssgrl"]
 # Heads whose queries read the feature map through transformer decoder layers (decoder_*).
 QueryHead = Literal["query2label", "ml_decoder"]
+# Losses for missing labels: -1 entries get a term of their own (so no unknown_labels), and
+# there is no one-of-K version for head='groups'.
+PartialLabelLoss = Literal["hill", "splc", "llr", "epr"]
 # What mode=convert can write (see `formats`).
 ExportFormat = Literal["keras", "savedmodel", "tflite_float32", "tflite_float16",
                        "tflite_dynamic_int8", "tflite_int8", "onnx"]
@@ -44,9 +47,10 @@ class Config:
     # --- what to do -------------------------------------------------------------------------
     # What run.py does. train also tests when test_labels is set; debug prints the layer
     # statistics of one batch (dead or exploding layers); convert exports with a parity report;
-    # prune removes the channels of smallest BatchNorm gamma (network slimming: prune_ratio).
+    # prune removes the channels of smallest BatchNorm gamma (network slimming: prune_ratio);
+    # find_label_errors ranks suspect labels of train_labels and val_labels by K-fold training.
     mode: Literal["train", "test", "predict", "check", "import", "stats", "debug",
-                  "convert", "prune"] = "train"
+                  "convert", "prune", "find_label_errors"] = "train"
     # Names the output folders models/<run_name>/ and logs/<run_name>/; the same name resumes
     # the same run.
     run_name: str = "demo"
@@ -228,9 +232,11 @@ class Config:
 
     # --- loss -------------------------------------------------------------------------------
     # Training loss: focal (Lin 2017), ghm (GHM-C, Li 2019) and asl (asymmetric, Ridnik 2021)
-    # put less weight on easy examples, which helps with many rare classes; -1 labels are
-    # ignored by all. head='groups' uses the softmax loss of the same family.
-    loss: Literal["bce", "focal", "ghm", "asl"] = "bce"
+    # put less weight on easy examples, which helps with many rare classes; they treat -1 labels
+    # per unknown_labels. hill, splc (Zhang 2021), llr (Kim 2022) and epr (Cole 2021) are for
+    # labels that may be missing: -1 entries get their own term. head='groups' uses the softmax
+    # loss of the same family (bce, focal, ghm, asl only).
+    loss: Literal["bce", "focal", "ghm", "asl", PartialLabelLoss] = "bce"
     # Moves targets 1/0 to 1-s/2 and s/2 (0.1 gives 0.95/0.05), for every loss.
     label_smoothing: float = 0.0
     # Weight of the positive term per class: None, a list of C numbers, or "auto"
@@ -257,6 +263,27 @@ class Config:
     # ASL: probability shift for negatives (easy negatives below it give no loss).
     # head='groups' with loss='asl' has no shift: set 0 there.
     asl_clip: float = 0.05
+    # bce/focal/ghm/asl: -1 labels are left out, taken as 0 (negative), or left out with each image
+    # weighted by its share of known labels (weighted: partial-BCE, Durand 2019).
+    unknown_labels: Literal["ignore", "negative", "weighted"] = "ignore"
+    # hill: lambda of its -1-label term (lambda - p) p^2 (the paper never changes it).
+    hill_lamb: float = 1.5
+    # hill: margin subtracted from positives' logits (0.5-1.0 work alike).
+    hill_margin: float = 1.0
+    # hill: focusing exponent of the positive and the 0-label terms.
+    hill_gamma: float = 2.0
+    # splc: -1 labels predicted above this probability are trained as positives (0.65 if few miss).
+    splc_tau: float = 0.6
+    # splc: margin subtracted from positives' logits.
+    splc_margin: float = 1.0
+    # splc: focusing exponent of its terms.
+    splc_gamma: float = 2.0
+    # splc: epochs trained before the correction starts (the first epoch finds few missing labels).
+    splc_start_epoch: int = 1
+    # llr: share of batch x classes rejected (largest -1-label losses), grown by this each epoch.
+    llr_rate_per_epoch: float = 0.002
+    # epr: expected positives per image (COCO: 2.9); None: train_labels' mean known positives.
+    epr_expected_positives: Optional[float] = None
 
     # --- optimisation -----------------------------------------------------------------------
     # sgd uses momentum and nesterov; radam is rectified Adam (Liu 2020), steadier in the
@@ -397,3 +424,11 @@ class Config:
     prune_ratio: float = 0.5
     # Output folder (not an existing one, unless overwrite=True); "": models/<run>/pruned-<ratio>/
     prune_dir: str = ""
+
+    # --- label quality (mode=find_label_errors: out-of-fold predictions ranked by cleanlab) ----
+    # K: each fold's labels are judged by a model trained on the other K - 1 folds.
+    label_error_folds: int = 5
+    # Epochs of each fold's training (its other settings are the run's); None: `epochs`.
+    label_error_epochs: Optional[int] = None
+    # Most suspect labels drawn in label_errors.png (image, class, direction); 0: no image grid.
+    label_error_examples: int = 16

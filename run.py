@@ -55,11 +55,16 @@ MODES = {
                   "network slimming: removes the channels of smallest BatchNorm gamma into a thinner model, with "
                   "parameters, MACs, CPU time and test mAP before and after",
                   "python run.py mode=prune run_name=mine prune_ratio=0.5"),
+    "find_label_errors": Mode("multi_label.tasks.find_label_errors", "run_find_label_errors",
+                              "K-fold out-of-fold predictions ranked by cleanlab: suspect labels of train_labels and "
+                              "val_labels (CSV, image grid) and a corrected copy of each label file",
+                              "python run.py mode=find_label_errors run_name=mine train_labels=data/train.csv "
+                              "val_labels=data/val.csv label_error_folds=5"),
 }
 # Modes that build or load a model: a keras-hub preset's input size applies to them.
-BUILDS_MODELS = {"train", "test", "predict", "debug", "convert"}
+BUILDS_MODELS = {"train", "test", "predict", "debug", "convert", "find_label_errors"}
 # Modes that read the train/val/test label files; the demo data is built for them when missing.
-READS_SPLITS = {"train", "test", "check", "stats", "debug", "convert", "prune"}
+READS_SPLITS = {"train", "test", "check", "stats", "debug", "convert", "prune", "find_label_errors"}
 
 
 def main(args):

@@ -6,7 +6,8 @@ Writes to the output folder (unknown `-1` values are never counted as present, a
 of every ratio):
 
     stats.json                   all numbers below, plus both matrices
-    class_frequency.png          positive images per class, most frequent first
+    class_frequency.png          positive images per class, most frequent first, with the images
+                                 where the class is unknown stacked on top
     labels_per_image.png         histogram of positive labels per image
     cooccurrence_counts.png      images holding both classes i and j
     conditional_probability.png  P(j present | i present), the matrix the graph heads start from
@@ -39,7 +40,8 @@ def label_statistics(table_or_path, out_dir, class_names=None):
 
     Returns:
         dict. What `stats.json` holds: `images`, `class_names`, per-class `positives`,
-        `negatives`, `unknown` and `frequency` (positives / known), `labels_per_image`
+        `negatives`, `unknown`, `unknown_share` (unknown / images) and `frequency` (positives / known),
+        `unknown_share_overall` (unknown entries / all entries), `labels_per_image`
         (mean and histogram), `cooccurrence_counts` and `conditional_probability` ([C][C]
         lists), and `files` (the written paths).
     """
@@ -49,7 +51,8 @@ def label_statistics(table_or_path, out_dir, class_names=None):
         raise ValueError(f"{table.source}: label statistics need values 1 / 0 / -1 (not a groups file)")
     counts, positives = cooccurrence_counts(labels)
     conditional = conditional_probability(labels)
-    known = (labels != -1).sum(axis=0)
+    unknown = (labels == -1).sum(axis=0)
+    known = len(labels) - unknown
     per_image = (labels == 1).sum(axis=1)
     histogram = np.bincount(per_image, minlength=1)
     files = {name: os.path.join(out_dir, name) for name in (
@@ -61,7 +64,10 @@ def label_statistics(table_or_path, out_dir, class_names=None):
         "class_names": list(names),
         "positives": _per_class(names, positives),
         "negatives": _per_class(names, (labels == 0).sum(axis=0)),
-        "unknown": _per_class(names, (labels == -1).sum(axis=0)),
+        "unknown": _per_class(names, unknown),
+        # Partial labels: a class known for few images teaches (and is measured on) only those.
+        "unknown_share": {n: round(float(u / len(labels)), 6) if len(labels) else 0.0 for n, u in zip(names, unknown)},
+        "unknown_share_overall": round(float(unknown.sum() / labels.size), 6) if labels.size else 0.0,
         "frequency": {n: round(float(p / k), 6) if k else 0.0 for n, p, k in zip(names, positives, known)},
         "labels_per_image": {
             "mean": round(float(per_image.mean()), 6) if len(per_image) else 0.0,
@@ -72,13 +78,23 @@ def label_statistics(table_or_path, out_dir, class_names=None):
         "files": files,
     }
     os.makedirs(out_dir, exist_ok=True)
-    _plot_frequency(files["class_frequency.png"], names, positives)
+    _plot_frequency(files["class_frequency.png"], names, positives, unknown)
     _plot_histogram(files["labels_per_image.png"], histogram)
     _plot_matrix(files["cooccurrence_counts.png"], names, counts, "images with both i and j", "count")
     _plot_matrix(files["conditional_probability.png"], names, conditional,
                  "P(j present | i present)", "probability")
     write_text(files["stats.json"], json.dumps(stats, indent=1) + "\n")
     return stats
+
+
+def unknown_summary(stats, most=3):
+    """One line: the share of unknown (-1) entries, overall and for the classes with the most."""
+    shares = stats["unknown_share"]
+    if not stats["unknown_share_overall"]:
+        return "unknown (-1) entries: none"
+    top = sorted(shares, key=lambda name: -shares[name])[:most]
+    listed = ", ".join(f"{name} {shares[name]:.1%}" for name in top)
+    return f"unknown (-1) entries: {stats['unknown_share_overall']:.1%} of all; most unknown: {listed}"
 
 
 def _per_class(names, values):
@@ -90,11 +106,15 @@ def _save(fig, path):
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
-def _plot_frequency(path, names, positives):
+def _plot_frequency(path, names, positives, unknown):
     order = np.argsort(-positives, kind="stable")
     fig = Figure(figsize=(max(6.0, 0.18 * len(names) + 2), 4))
     ax = fig.add_subplot()
-    ax.bar(np.arange(len(names)), positives[order])
+    ax.bar(np.arange(len(names)), positives[order], label="positive")
+    if unknown.any():
+        ax.bar(np.arange(len(names)), unknown[order], bottom=positives[order], color="lightgray",
+               label="unknown (-1)")
+        ax.legend()
     if len(names) <= MAX_TICK_LABELS:
         ax.set_xticks(np.arange(len(names)), [names[i] for i in order], rotation=90, fontsize=8)
     ax.set_ylabel("images with the class")
@@ -145,6 +165,7 @@ def main(argv=None):
     histogram = ", ".join(f"{k}: {n}" for k, n in stats["labels_per_image"]["histogram"].items() if n)
     print(f"{stats['images']} images, {len(stats['class_names'])} classes, "
           f"labels per image: mean {stats['labels_per_image']['mean']:.3f} ({histogram})")
+    print(unknown_summary(stats))
     print(f"wrote {', '.join(stats['files'].values())}")
     return 0
 

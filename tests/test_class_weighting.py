@@ -80,7 +80,8 @@ def reference_weighted_asl(y, x, gamma_pos, gamma_neg, clip, w_pos, w_neg, eps=1
 def settings(**changes):
     values = {"loss": "bce", "label_smoothing": 0.0, "pos_weight": None, "class_weighting": "none",
               "class_weight_beta": 0.999, "focal_gamma": 2.0, "focal_alpha": 0.25, "ghm_bins": 30,
-              "ghm_momentum": 0.75, "asl_gamma_pos": 0.0, "asl_gamma_neg": 4.0, "asl_clip": 0.05}
+              "ghm_momentum": 0.75, "asl_gamma_pos": 0.0, "asl_gamma_neg": 4.0, "asl_clip": 0.05,
+              "unknown_labels": "ignore"}
     return types.SimpleNamespace(**{**values, **changes})
 
 

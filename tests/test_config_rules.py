@@ -144,6 +144,28 @@ BROKEN = [
     ({"mode": "prune", "backbone": "convnext_tiny"},
      "mode=prune with backbone='convnext_tiny': network slimming prunes the hand-written backbones " + PRUNABLE
      + " only; choose one of them"),
+    ({"loss": "hill", "unknown_labels": "negative"},
+     "unknown_labels='negative' with loss='hill': loss 'hill', 'splc', 'llr' or 'epr' gives -1 labels a term of its "
+     "own; expected unknown_labels='ignore'"),
+    ({**GROUPS, "unknown_labels": "weighted"},
+     GROUPS_HEAD + "unknown_labels='weighted': the one-of-K losses leave an unknown (-1) group label out, there is "
+     "no negative to take it for; expected unknown_labels='ignore'"),
+    ({**GROUPS, "loss": "llr"},
+     GROUPS_HEAD + "loss='llr': the partial-label losses have no one-of-K version; choose bce, focal, ghm or asl"),
+    ({"mode": "find_label_errors", "train_labels": ""},
+     "train_labels is empty; mode=find_label_errors needs the label file to check"),
+    ({**GROUPS, "mode": "find_label_errors"},
+     "mode=find_label_errors with head='groups': it ranks 1/0 labels of sigmoid classes, not group indices; choose "
+     "another head"),
+    ({"mode": "find_label_errors", "lr_schedule": "plateau"},
+     "mode=find_label_errors with lr_schedule='plateau': each fold trains without a validation split, which the "
+     "plateau schedule watches; choose another lr_schedule"),
+    ({"mode": "find_label_errors", "early_stopping_patience": 2},
+     "mode=find_label_errors with early_stopping_patience=2: each fold trains without a validation split, which "
+     "early stopping watches; set early_stopping_patience=0"),
+    ({"mode": "find_label_errors", "label_error_epochs": 1, "warmup_epochs": 1.0},
+     "warmup_epochs=1.0 with label_error_epochs=1: the warmup would last each fold's whole training; expected "
+     "warmup_epochs < label_error_epochs"),
 ]
 
 ALLOWED = [
@@ -181,6 +203,13 @@ ALLOWED = [
     {**GROUPS, "mode": "convert"},
     {"backbone": "mixnet18", "slimming_l1": 1e-4, "weight_decay_bn_gamma": 1e-5},
     {"mode": "prune", "backbone": "resnext18", "prune_ratio": 0.7, "pruned_channels": "channels.json"},
+    {"loss": "focal", "unknown_labels": "weighted", "class_weighting": "effective_number"},
+    {"loss": "splc", "splc_start_epoch": 0, "label_smoothing": 0.1, "mixup_alpha": 0.2},  # soft known targets
+    {"loss": "epr", "epr_expected_positives": 2.9, "hill_lamb": 2.0},  # another loss's setting: left alone
+    {"mode": "find_label_errors", "label_error_folds": 3, "label_error_epochs": 2, "label_error_examples": 0},
+    {"mode": "find_label_errors", "label_error_epochs": 1, "warmup_epochs": 2.0, "warmup_steps": 10},
+    {"mode": "find_label_errors", "val_labels": ""},  # train_labels alone are checked
+    {"lr_schedule": "plateau", "label_error_epochs": 1, "warmup_epochs": 2.0, "epochs": 8},  # other modes: left alone
 ]
 
 

@@ -45,6 +45,8 @@ def test_label_statistics_writes_json_and_plots(tmp_path):
     assert stats["positives"] == {"a": 3, "b": 3, "c": 0}
     assert stats["unknown"] == {"a": 1, "b": 1, "c": 1}
     assert stats["frequency"]["a"] == 0.75  # 3 positives of 4 known
+    assert stats["unknown_share"] == {"a": 0.2, "b": 0.2, "c": 0.2}
+    assert stats["unknown_share_overall"] == 0.2  # 3 of 15 entries
     assert stats["labels_per_image"]["histogram"] == {"0": 0, "1": 4, "2": 1}
     assert json.loads((out / "stats.json").read_text())["conditional_probability"][0] == [1.0, 0.5, 0.0]
     for name in ("class_frequency.png", "labels_per_image.png", "cooccurrence_counts.png",
@@ -58,4 +60,15 @@ def test_cli(tmp_path, capsys):
     path = tmp_path / "l.csv"
     write_labels_csv(str(path), ["x.jpg", "y.jpg"], ["a", "b"], [[1, 1], [0, 1]])
     assert label_stats.main([str(path), "-o", str(tmp_path / "s")]) == 0
-    assert "2 images, 2 classes, labels per image: mean 1.500" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 images, 2 classes, labels per image: mean 1.500" in out
+    assert "unknown (-1) entries: none" in out
+
+
+def test_unknown_share_line_names_the_most_unknown_classes(tmp_path, capsys):
+    path = tmp_path / "partial.csv"
+    labels = [[1, -1, -1], [-1, -1, 0], [0, -1, 1], [1, 0, -1]]  # b 3/4 unknown, c 2/4, a 1/4
+    write_labels_csv(str(path), [f"{i}.jpg" for i in range(4)], ["a", "b", "c"], labels)
+    assert label_stats.main([str(path), "-o", str(tmp_path / "s")]) == 0
+    line = [row for row in capsys.readouterr().out.splitlines() if row.startswith("unknown")][0]
+    assert line == "unknown (-1) entries: 50.0% of all; most unknown: b 75.0%, c 50.0%, a 25.0%"

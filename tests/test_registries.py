@@ -15,12 +15,14 @@ import pytest
 import configs
 from configs import Config
 from utils.config_rules import CSRA_PAPER_HEADS
+from utils.partial_label_rules import PARTIAL_LABEL_LOSSES
 
 # setting -> (module, registry dict)
 REGISTRIES = {
     "head": ("multi_label.heads", "HEADS"),
     "loss": ("multi_label.losses", "LOSSES"),
     "class_weighting": ("multi_label.losses", "CLASS_WEIGHTINGS"),
+    "unknown_labels": ("multi_label.losses", "UNKNOWN_LABELS"),
     "backbone": ("backbone", "BACKBONES"),
     "optimizer": ("multi_label.optim.optimizers", "OPTIMIZERS"),
     "lr_schedule": ("multi_label.optim.schedules", "SCHEDULES"),
@@ -57,8 +59,14 @@ def test_setting_type_names_the_registry(setting):
 
 def test_group_losses_have_the_loss_names():
     from multi_label.losses import GROUP_LOSSES, LOSSES
+    from multi_label.losses._base import BinaryMaskedLoss
 
-    assert set(GROUP_LOSSES) == set(LOSSES)
+    # every loss has a one-of-K version but the partial-label ones, which a config rule refuses with
+    # head='groups'; those give -1 labels their own term, the others take unknown_labels
+    partial = set(choices(configs.PartialLabelLoss))
+    assert partial <= set(LOSSES) and partial == set(PARTIAL_LABEL_LOSSES)
+    assert set(GROUP_LOSSES) == set(LOSSES) - partial
+    assert {name for name, loss in LOSSES.items() if not issubclass(loss, BinaryMaskedLoss)} == partial
 
 
 def test_normalizations_are_the_models_plus_backbone():

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from configs import ExportFormat, KerasApplication, LabelGraphHead, MixNet, PoolingHead, QueryHead, ResNet
+from utils.label_quality_rules import LABEL_QUALITY_LIMITS, LABEL_QUALITY_RULES
+from utils.partial_label_rules import PARTIAL_LABEL_LIMITS, PARTIAL_LABEL_RULES
 
 # The csra_heads that the CSRA paper gives temperatures for (multi_label.heads.csra's
 # PAPER_TEMPERATURES; tests/test_registries.py ties the two).
@@ -92,6 +94,7 @@ LIMITS = {
     "asl_gamma_pos": (lambda v: v >= 0, "a number >= 0"),
     "asl_gamma_neg": (lambda v: v >= 0, "a number >= 0"),
     "asl_clip": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    **PARTIAL_LABEL_LIMITS, **LABEL_QUALITY_LIMITS,  # hill_*, splc_*, llr_*, epr_*; label_error_*
     "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "beta_1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "beta_2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
@@ -385,7 +388,8 @@ SLIMMING_RULES = tuple(
         ("mode", lambda c: c.mode == "prune", lambda c: "mode=prune"),
     ))
 
-RULES = DATA_RULES + MODEL_RULES + GROUPS_RULES + SCHEDULE_RULES + MODE_RULES + SLIMMING_RULES
+RULES = (DATA_RULES + MODEL_RULES + GROUPS_RULES + tuple(Rule(*rule) for rule in PARTIAL_LABEL_RULES) + SCHEDULE_RULES
+         + MODE_RULES + tuple(Rule(*rule) for rule in LABEL_QUALITY_RULES) + SLIMMING_RULES)
 
 
 def broken_rule(config):

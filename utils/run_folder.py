@@ -20,6 +20,7 @@ NOT_TRAINING = {
     "prune_ratio", "prune_dir",  # prune: read from a trained run, written to a new folder
     "import_format", "import_source", "import_output", "import_options",  # data tools
     "save_every_steps",  # how often the backup is written, not what is trained
+    "label_error_folds", "label_error_epochs", "label_error_examples",  # find_label_errors: its folds are own runs
 }
 
 

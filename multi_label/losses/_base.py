@@ -1,5 +1,8 @@
 """Shared masking, smoothing and reduction for every loss in this package."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -73,13 +76,11 @@ class MaskedLoss(keras.losses.Loss):
         return {"name": self.name, "label_smoothing": self.label_smoothing}
 
 
-class BinaryMaskedLoss(MaskedLoss):
-    """Base class for sigmoid multi-label losses with labels in {1, 0, -1}.
+class BinaryLoss(MaskedLoss):
+    """Base class for sigmoid multi-label losses with labels in {1, 0, -1} and per-class term weights.
 
-    Subclasses implement `entry_losses(targets, logits, valid)`, which gets
-    smoothed targets, logits where the ignored entries are already replaced
-    by safe values, and the validity mask (for losses whose weights depend on
-    the batch), and returns per-entry losses of the same shape.
+    Subclasses implement `call(y_true, y_pred)` and decide themselves what an unknown (-1) entry
+    contributes; `known_targets` gives them the smoothed targets and the mask of known entries.
 
     Args:
         label_smoothing: float. In [0, 1); targets become
@@ -97,19 +98,11 @@ class BinaryMaskedLoss(MaskedLoss):
         self.pos_weight = check_pos_weight(pos_weight)
         self.neg_weight = check_pos_weight(neg_weight, "neg_weight")
 
-    def call(self, y_true, y_pred):
-        # Anything negative is "unknown". Replacing ignored logits by 0 before
-        # any math keeps NaN/inf there out of both the value and the gradient
-        # (a tf.where placed only after the math would still backpropagate
-        # 0 * inf = NaN).
-        valid = y_true >= 0
-        labels = ops.where(valid, y_true, ops.zeros_like(y_true))
-        logits = ops.where(valid, y_pred, ops.zeros_like(y_pred))
-        targets = labels * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return masked_mean(self.entry_losses(targets, logits, valid), valid)
-
-    def entry_losses(self, targets, logits, valid):
-        raise NotImplementedError
+    def known_targets(self, y_true):
+        """(targets, known): smoothed targets, unknown entries taken as 0 (and smoothed alike); the known mask."""
+        known = y_true >= 0
+        labels = ops.where(known, y_true, ops.zeros_like(y_true))
+        return labels * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing, known
 
     def positive_weight(self, logits):
         """Per-class positive weights as a tensor broadcastable to `logits`."""
@@ -124,6 +117,95 @@ class BinaryMaskedLoss(MaskedLoss):
         config["pos_weight"] = self.pos_weight
         config["neg_weight"] = self.neg_weight
         return config
+
+
+class BinaryMaskedLoss(BinaryLoss):
+    """Base class for the sigmoid losses that take the `unknown_labels` treatment of -1 entries.
+
+    Subclasses implement `entry_losses(targets, logits, valid)`, which gets
+    smoothed targets, logits where the ignored entries are already replaced
+    by safe values, and the validity mask (for losses whose weights depend on
+    the batch), and returns per-entry losses of the same shape.
+
+    Args:
+        label_smoothing, pos_weight, neg_weight: as for `BinaryLoss`.
+        unknown_labels: str. A key of `UNKNOWN_LABELS`: "ignore" (a mean over
+            the known entries), "negative" (every -1 is a 0) or "weighted"
+            (Durand et al.'s partial-BCE normalisation, `partial_label_mean`).
+        name: str or None. Name of the loss.
+    """
+
+    def __init__(self, label_smoothing=0.0, pos_weight=None, neg_weight=None, unknown_labels="ignore", name=None):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
+        if unknown_labels not in UNKNOWN_LABELS:
+            raise ValueError(f"unknown_labels must be one of {sorted(UNKNOWN_LABELS)}. "
+                             f"Received: unknown_labels={unknown_labels!r}")
+        self.unknown_labels = unknown_labels
+
+    def call(self, y_true, y_pred):
+        treatment = UNKNOWN_LABELS[self.unknown_labels]
+        if treatment.as_negative:
+            y_true = ops.maximum(y_true, 0.0)
+        # Anything negative is "unknown". Replacing ignored logits by 0 before
+        # any math keeps NaN/inf there out of both the value and the gradient
+        # (a tf.where placed only after the math would still backpropagate
+        # 0 * inf = NaN).
+        targets, valid = self.known_targets(y_true)
+        logits = ops.where(valid, y_pred, ops.zeros_like(y_pred))
+        return treatment.reduce(self.entry_losses(targets, logits, valid), valid)
+
+    def entry_losses(self, targets, logits, valid):
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        config["unknown_labels"] = self.unknown_labels
+        return config
+
+
+# Partial-BCE (Durand, Mehrasa and Mori, "Learning a Deep ConvNet for Multi-label Classification
+# with Partial Labels", CVPR 2019): g(p) = alpha * p^gamma + beta with g(1) = 1 and g(0.1) = 5,
+# gamma = 1, the paper's choice; public transcriptions use the rounded alpha = -4.45, beta = 5.45.
+PARTIAL_BCE_GAMMA = 1.0
+PARTIAL_BCE_AT_TENTH = 5.0
+PARTIAL_BCE_ALPHA = (PARTIAL_BCE_AT_TENTH - 1.0) / (0.1**PARTIAL_BCE_GAMMA - 1.0)  # -40/9
+PARTIAL_BCE_BETA = 1.0 - PARTIAL_BCE_ALPHA  # 49/9
+
+
+def partial_label_mean(values, valid):
+    """Durand et al.'s partial-BCE reduction: per image g(p) / C * its summed known losses, averaged over images.
+
+    p is the image's share of known labels and g(p) = alpha * p^gamma + beta (the constants above),
+    so a fully labelled batch gets the plain mean over all entries, and an image with few known
+    labels weighs more than their share. Under a `tf.distribute` strategy the mean is over the
+    images of the global batch, as `masked_mean`'s is over its entries.
+
+    Args:
+        values: tensor [batch, classes]. Per-entry losses, finite everywhere.
+        valid: bool tensor, same shape. False marks the unknown entries.
+    """
+    classes = ops.cast(ops.shape(values)[-1], values.dtype)
+    known = ops.cast(valid, values.dtype)
+    share = ops.sum(known, axis=-1) / classes
+    scale = PARTIAL_BCE_ALPHA * ops.power(share, PARTIAL_BCE_GAMMA) + PARTIAL_BCE_BETA
+    per_image = scale / classes * ops.sum(ops.where(valid, values, ops.zeros_like(values)), axis=-1)
+    images = sum_over_replicas(ops.cast(ops.shape(values)[0], values.dtype))
+    return ops.sum(per_image) / ops.maximum(images, 1.0)
+
+
+class UnknownLabels(NamedTuple):
+    """One `unknown_labels` choice: whether -1 becomes 0 first, and the reduction(values, valid) to a scalar."""
+
+    as_negative: bool
+    reduce: Callable
+
+
+# Config name (`unknown_labels`) -> what bce, focal, ghm and asl do with -1 entries.
+UNKNOWN_LABELS = {
+    "ignore": UnknownLabels(as_negative=False, reduce=masked_mean),
+    "negative": UnknownLabels(as_negative=True, reduce=masked_mean),
+    "weighted": UnknownLabels(as_negative=False, reduce=partial_label_mean),
+}
 
 
 def class_weight_tensor(weights, logits, name):

@@ -38,6 +38,8 @@ class AsymmetricLoss(BinaryMaskedLoss):
             term.
         neg_weight: list of float or None. Per-class weight on the negative
             term.
+        unknown_labels: str. "ignore", "negative" or "weighted": what -1 entries do
+            (`_base.UNKNOWN_LABELS`); the reduction above is that of "ignore".
         name: str. Name of the loss.
     """
 
@@ -50,9 +52,11 @@ class AsymmetricLoss(BinaryMaskedLoss):
         label_smoothing=0.0,
         pos_weight=None,
         neg_weight=None,
+        unknown_labels="ignore",
         name="asl",
     ):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
+                         unknown_labels=unknown_labels, name=name)
         if gamma_pos < 0 or gamma_neg < 0:
             raise ValueError(
                 "gamma_pos and gamma_neg must be >= 0. "

@@ -43,11 +43,14 @@ class BinaryCrossEntropy(BinaryMaskedLoss):
             term; see `positive_weights_from_labels` for the "auto" choice.
         neg_weight: list of float or None. Per-class weight on the negative
             term (`class_weights.CLASS_WEIGHTINGS`).
+        unknown_labels: str. "ignore", "negative" or "weighted": what -1 entries do
+            (`_base.UNKNOWN_LABELS`); the reduction above is that of "ignore".
         name: str. Name of the loss.
     """
 
-    def __init__(self, label_smoothing=0.0, pos_weight=None, neg_weight=None, name="bce"):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
+    def __init__(self, label_smoothing=0.0, pos_weight=None, neg_weight=None, unknown_labels="ignore", name="bce"):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
+                         unknown_labels=unknown_labels, name=name)
 
     def entry_losses(self, targets, logits, valid):
         return binary_cross_entropy(targets, logits, self.positive_weight(logits), self.negative_weight(logits))

@@ -5,15 +5,18 @@ import inspect
 
 import numpy as np
 
+from multi_label.losses._base import BinaryMaskedLoss
 from multi_label.losses.class_weights import CLASS_WEIGHTINGS
+from multi_label.losses.epr import mean_positives_per_image
 from multi_label.losses.pos_weight import positive_weights_from_labels
 from multi_label.losses.registry import GROUP_LOSSES, LOSSES
 from utils.settings import settings_class
 
 LossSettings = settings_class(
     "LossSettings",
-    """loss label_smoothing pos_weight class_weighting class_weight_beta focal_gamma focal_alpha
-    ghm_bins ghm_momentum asl_gamma_pos asl_gamma_neg asl_clip""",
+    """loss label_smoothing pos_weight class_weighting class_weight_beta unknown_labels focal_gamma focal_alpha
+    ghm_bins ghm_momentum asl_gamma_pos asl_gamma_neg asl_clip hill_lamb hill_margin hill_gamma splc_tau
+    splc_margin splc_gamma splc_start_epoch llr_rate_per_epoch epr_expected_positives""",
     """The settings the losses read; names and defaults are those of configs.py.
 
     A family's own settings are named `<loss>_<constructor argument>` (`focal_gamma` is the
@@ -26,27 +29,33 @@ def build_loss(settings, train_labels=None):
     """Build the multi-label head's loss.
 
     Reads `loss`, `label_smoothing`, `pos_weight`, `class_weighting`,
-    `class_weight_beta` and the settings of the chosen loss only
+    `class_weight_beta`, `unknown_labels` (the losses that ignore -1 labels:
+    bce, focal, ghm, asl) and the settings of the chosen loss only
     (`focal_gamma`, `focal_alpha`; `ghm_bins`, `ghm_momentum`;
-    `asl_gamma_pos`, `asl_gamma_neg`, `asl_clip`).
+    `asl_gamma_pos`, `asl_gamma_neg`, `asl_clip`; `hill_*`, `splc_*`,
+    `llr_rate_per_epoch`, `epr_expected_positives`).
 
     Args:
         settings: LossSettings. The settings above.
         train_labels: np.ndarray or None. Training labels [N, C] in
-            {1, 0, -1}; needed when `pos_weight == "auto"` or
-            `class_weighting` is not "none".
+            {1, 0, -1}; needed when `pos_weight == "auto"`,
+            `class_weighting` is not "none", or loss="epr" measures its
+            expected positives (`epr_expected_positives=None`).
 
     Returns:
-        keras.losses.Loss. A new instance (GHM state starts at zero).
+        keras.losses.Loss. A new instance (GHM state at zero, epoch 0).
     """
     loss_class = LOSSES[settings.loss]
     pos_weight, neg_weight = class_term_weights(settings, train_labels)
-    return loss_class(
-        label_smoothing=settings.label_smoothing,
-        pos_weight=pos_weight,
-        neg_weight=neg_weight,
-        **family_arguments(settings, loss_class),
-    )
+    arguments = family_arguments(settings, loss_class)
+    if issubclass(loss_class, BinaryMaskedLoss):  # the others give -1 entries a term of their own
+        arguments["unknown_labels"] = settings.unknown_labels
+    if "expected_positives" in arguments and arguments["expected_positives"] is None:
+        if train_labels is None:
+            raise ValueError("epr_expected_positives=None measures k from train_labels [N, C]. Received: None")
+        arguments["expected_positives"] = mean_positives_per_image(train_labels)
+    return loss_class(label_smoothing=settings.label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
+                      **arguments)
 
 
 def class_term_weights(settings, train_labels):
@@ -87,6 +96,9 @@ def build_group_losses(settings, group_sizes):
             raise ValueError(
                 f"A one-of-K group needs at least 2 classes. Received: {group}={size!r}"
             )
+    if settings.loss not in GROUP_LOSSES:
+        raise ValueError(f"loss={settings.loss!r} has no one-of-K version for a groups head; expected one of "
+                         f"{sorted(GROUP_LOSSES)}")
     loss_class = GROUP_LOSSES[settings.loss]
     arguments = family_arguments(settings, loss_class)
     return {

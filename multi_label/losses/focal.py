@@ -33,12 +33,15 @@ class FocalLoss(BinaryMaskedLoss):
             term.
         neg_weight: list of float or None. Per-class weight on the negative
             term.
+        unknown_labels: str. "ignore", "negative" or "weighted": what -1 entries do
+            (`_base.UNKNOWN_LABELS`); the reduction above is that of "ignore".
         name: str. Name of the loss.
     """
 
     def __init__(self, gamma=2.0, alpha=0.25, label_smoothing=0.0, pos_weight=None, neg_weight=None,
-                 name="focal"):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
+                 unknown_labels="ignore", name="focal"):
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
+                         unknown_labels=unknown_labels, name=name)
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0. Received: gamma={gamma!r}")
         if alpha > 1:

@@ -44,6 +44,8 @@ class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
             BCE term.
         accumulated_counts: list of float or None. Starting moving-average
             counts, length `bins`; None starts from zeros.
+        unknown_labels: str. "ignore", "negative" or "weighted": what -1 entries do
+            (`_base.UNKNOWN_LABELS`); the reduction above is that of "ignore".
         name: str. Name of the loss.
     """
 
@@ -55,9 +57,11 @@ class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
         pos_weight=None,
         neg_weight=None,
         accumulated_counts=None,
+        unknown_labels="ignore",
         name="ghm",
     ):
-        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight, name=name)
+        super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
+                         unknown_labels=unknown_labels, name=name)
         self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
 
     def entry_losses(self, targets, logits, valid):

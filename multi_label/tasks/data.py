@@ -79,7 +79,7 @@ def _needs_class_names(importer):
 
 def run_stats(config):
     """Writes label statistics (JSON and PNG) of every configured split to models/<run_name>/stats/<split>/."""
-    from dataset.stats import label_statistics
+    from dataset.stats import label_statistics, unknown_summary
 
     out = os.path.join(run_folders(config.run_name)[0], "stats")
     splits = pick(SplitSettings, config)
@@ -90,3 +90,4 @@ def run_stats(config):
             stats = label_statistics(path, folder, class_names=config.class_names)
             print(f"{key}: {stats['images']} images, {stats['labels_per_image']['mean']:.2f} labels per image; "
                   f"figures in {folder}")
+            print(f"  {unknown_summary(stats)}")

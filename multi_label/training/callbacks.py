@@ -10,6 +10,7 @@ import keras
 from multi_label.evaluation.groups import evaluate_groups, predict_groups
 from multi_label.evaluation.inference import predict_dataset
 from multi_label.evaluation.metrics import mean_average_precision
+from multi_label.losses import epoch_dependent_losses
 from multi_label.training.backup import AtomicBackupAndRestore
 from multi_label.training.early_stopping import EarlyStoppingOnBest
 from multi_label.training.errors import TrainingError, checkpoint_write
@@ -154,6 +155,26 @@ class StopOnNaN(keras.callbacks.Callback):
                 "(mode=check)")
 
 
+class LossEpoch(keras.callbacks.Callback):
+    """Tells the losses whose terms change with the epoch (SPLC, LL-R) which epoch begins.
+
+    The epoch is the index `model.fit` passes, which a resumed fit starts at its first unfinished
+    epoch (the backup's `initial_epoch`), so a resumed run computes the losses an uninterrupted
+    one did.
+
+    Args:
+        losses: list[multi_label.losses.EpochDependent]. The losses to tell.
+    """
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = list(losses)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for loss in self.losses:
+            loss.set_epoch(epoch)
+
+
 # Outside a terminal Keras prints one line per epoch (verbose=2); within a long epoch, ProgressLines
 # adds one this often, so a CI log or a nohup file shows the run is alive and how fast it goes.
 PROGRESS_INTERVAL_S = 180
@@ -227,7 +248,9 @@ def training_callbacks(model_dir, log_dir, backup_dir, loss, validation, extra=(
     backup = AtomicBackupAndRestore(backup_dir, extra_state=lambda: run_state(loss, ema),
                                     restore_extra_state=lambda state: restore_run_state(loss, ema, state),
                                     write=write, save_freq=save_every_steps or "epoch")
+    epoch_losses = epoch_dependent_losses(loss)
     return [
+        *([LossEpoch(epoch_losses)] if epoch_losses else []),  # first: every step of the epoch reads it
         StopOnNaN(),
         *([] if progress is None else [progress]),
         *extra,
