@@ -2,10 +2,10 @@
 
 Keras 3's TensorFlow backend compiles every grouped convolution (`Conv2D(groups > 1)`) with XLA,
 on the belief that TensorFlow's CPU kernel for it is broken. TensorFlow 2.21's kernel gives the
-same outputs and gradients (tests/test_grouped_conv.py), while the XLA path is about 600 times
-slower on a CPU: one training step of a 3x3, 128-channel, 32-group convolution at batch 32 and
-16x16 took 8.2 s against 13 ms (`python benchmarks/bench_grouped_conv.py`, BENCHMARKS.md). That
-made ResNeXt untrainable on a CPU (about 2 images/s for ResNeXt-18 at 64 px).
+same outputs and gradients (tests/test_grouped_conv.py), while the XLA path is pathological on a
+CPU: ResNeXt-18 at width 0.5, 64 px, trained at 2.1 images/s through it and at 82 through this
+layer (`python benchmarks/bench_train.py --backbone resnext18 --grouped-conv keras|tensorflow`,
+BENCHMARKS.md).
 
 The layer is `keras.layers.Conv2D` with the same arguments, weights and results; only the
 grouped, channels-last case is computed differently. Models saved with Keras's `Conv2D` still
