@@ -20,6 +20,7 @@ import os
 import sys
 
 import numpy as np
+from cleanlab.rank import get_label_quality_scores
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +28,9 @@ from dataset.arguments import run_tool  # noqa: E402  (needs the repo root on sy
 from dataset.labels import read_labels  # noqa: E402
 from dataset.plant_errors import plant_label_file  # noqa: E402
 from multi_label.label_quality.pool import pool_tables  # noqa: E402
-from multi_label.label_quality.ranking import find_label_issues, ranked_entries  # noqa: E402
+from multi_label.label_quality.ranking import DIRECTIONS, find_label_issues, ranked_entries  # noqa: E402
+
+OTHER_SCORES = ("normalized_margin", "confidence_weighted_entropy")  # beside the mode's self_confidence
 
 
 def entry_key(label_file, image, class_name):
@@ -39,18 +42,15 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def whole_ranking(folder):
-    """Every known entry's key, most suspect first, from `folder`/probabilities.csv and the label files it names."""
+def load_run(folder):
+    """(pool, out-of-fold probabilities) from `folder`/probabilities.csv and the label files it names."""
     with open(os.path.join(folder, "probabilities.csv"), encoding="utf-8") as f:
         rows = list(csv.reader(f))
     files = list(dict.fromkeys(row[1] for row in rows[1:]))
     pool = pool_tables([read_labels(path) for path in files])
     if [row[0] for row in rows[1:]] != pool.names:
         raise ValueError(f"{folder}/probabilities.csv does not hold the rows of {files} in order")
-    probabilities = np.array([[float(v) if v else np.nan for v in row[2:]] for row in rows[1:]])
-    issues = find_label_issues(pool.labels, probabilities)
-    return [entry_key(pool.source(row), pool.names[row], pool.class_names[c])
-            for row, c in ranked_entries(issues, flagged_only=False)]
+    return pool, np.array([[float(v) if v else np.nan for v in row[2:]] for row in rows[1:]])
 
 
 def precision_recall(found, planted):
@@ -58,17 +58,44 @@ def precision_recall(found, planted):
     return hits / max(len(found), 1), hits / max(len(planted), 1), hits
 
 
+def top_precision(pool, scores, planted):
+    """The share planted among the len(planted) known entries of lowest score (NaN scores last)."""
+    rows, classes = np.nonzero(np.isfinite(scores))
+    order = np.argsort(scores[rows, classes], kind="stable")[:len(planted)]
+    keys = [entry_key(pool.source(r), pool.names[r], pool.class_names[c]) for r, c in zip(rows[order], classes[order])]
+    return precision_recall(keys, planted)[0]
+
+
 def measure(planted_path, folder):
-    """Prints the precision and recall of the flagged entries and of the top of the ranking."""
+    """Prints the precision and recall of the flagged entries and of the top of the ranking.
+
+    Then, for the same top N: the precision by direction (a 0 that looks positive, a 1 that looks
+    negative) and under cleanlab's other label-quality scores, to tell a weak model from a weak score.
+    """
     planted = {entry_key(r["label_file"], r["image"], r["class"]) for r in read_rows(planted_path)}
     flagged = [entry_key(r["label_file"], r["image"], r["class"])
                for r in read_rows(os.path.join(folder, "label_errors.csv"))]
     precision, recall, hits = precision_recall(flagged, planted)
     print(f"flagged: {len(flagged)} entries, {hits} of the {len(planted)} planted: precision {precision:.3f}, "
           f"recall {recall:.3f}")
-    top = whole_ranking(folder)[:len(planted)]
-    precision, recall, hits = precision_recall(top, planted)
+    pool, probabilities = load_run(folder)
+    issues = find_label_issues(pool.labels, probabilities)
+    top = ranked_entries(issues, flagged_only=False)[:len(planted)]
+    keys = [entry_key(pool.source(row), pool.names[row], pool.class_names[c]) for row, c in top]
+    precision, recall, hits = precision_recall(keys, planted)
     print(f"top {len(planted)} of the ranking: {hits} planted: precision {precision:.3f}, recall {recall:.3f}")
+    for label, direction in DIRECTIONS.items():
+        chosen = [key for key, (row, c) in zip(keys, top) if pool.labels[row, c] == label]
+        print(f"  of them labelled {label} ({direction}): {len(chosen)}, precision "
+              f"{precision_recall(chosen, planted)[0]:.3f}")
+    for method in OTHER_SCORES:
+        scores = np.full(pool.labels.shape, np.nan)
+        for c in range(pool.labels.shape[1]):
+            known = (pool.labels[:, c] != -1) & np.isfinite(probabilities[:, c])
+            binary = np.stack([1.0 - probabilities[known, c], probabilities[known, c]], axis=1)
+            scores[known, c] = get_label_quality_scores(pool.labels[known, c].astype(int), binary, method=method)
+        print(f"top {len(planted)} by cleanlab's {method} score: precision "
+              f"{top_precision(pool, scores, planted):.3f}")
 
 
 def main(argv=None):

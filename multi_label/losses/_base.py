@@ -284,3 +284,10 @@ def log_one_minus_softmax(logits):
     exclude_self = ops.convert_to_tensor(np.eye(num_classes) * -1e9, dtype=logits.dtype)
     others = ops.logsumexp(logits[:, None, :] + exclude_self, axis=-1)
     return others - ops.logsumexp(logits, axis=-1, keepdims=True)
+
+
+def check_non_negative(**values):
+    """Raise if any of the named values is below 0, quoting it."""
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0. Received: {name}={value!r}")

@@ -15,10 +15,3 @@ def focal_positive(logits, gamma, margin=0.0):
 def focal_negative(logits, gamma):
     """-p^gamma * log(1 - p) per entry, p = sigmoid(logit): the focal loss's negative term."""
     return ops.exp(gamma * ops.log_sigmoid(logits)) * ops.softplus(logits)
-
-
-def check_non_negative(**values):
-    """Raise if any of the named values is below 0, quoting it."""
-    for name, value in values.items():
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0. Received: {name}={value!r}")

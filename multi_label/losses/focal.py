@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from multi_label.losses._base import BinaryMaskedLoss
+from multi_label.losses._base import BinaryMaskedLoss, check_non_negative
 from multi_label.losses.bce import binary_cross_entropy
 
 
@@ -42,8 +42,7 @@ class FocalLoss(BinaryMaskedLoss):
                  unknown_labels="ignore", name="focal"):
         super().__init__(label_smoothing=label_smoothing, pos_weight=pos_weight, neg_weight=neg_weight,
                          unknown_labels=unknown_labels, name=name)
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0. Received: gamma={gamma!r}")
+        check_non_negative(gamma=gamma)
         if alpha > 1:
             raise ValueError(
                 f"alpha must be in [0, 1], or < 0 to disable it. Received: alpha={alpha!r}"

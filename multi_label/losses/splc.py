@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from multi_label.losses._base import BinaryLoss, masked_mean
-from multi_label.losses._focal_margin import check_non_negative, focal_negative, focal_positive
+from multi_label.losses._base import BinaryLoss, check_non_negative, masked_mean
+from multi_label.losses._focal_margin import focal_negative, focal_positive
 from multi_label.losses.epoch_state import EpochDependent
 
 

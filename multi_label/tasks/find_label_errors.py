@@ -34,7 +34,7 @@ from multi_label.label_quality.out_of_fold import (
 from multi_label.label_quality.outputs import draw_suspects, write_corrected_files, write_label_errors
 from multi_label.label_quality.pool import check_pool, pool_tables
 from multi_label.label_quality.ranking import DIRECTIONS, find_label_issues, ranked_entries
-from multi_label.tasks.inputs import encoded_images, image_names, input_dataset
+from multi_label.tasks.inputs import image_names, input_dataset
 from multi_label.tasks.train import train
 from multi_label.trained_run import load_checkpoint
 from utils.atomic import write_text
@@ -72,8 +72,7 @@ def fold_probabilities(config, pool, fold_of, fold, folder):
         val_labels="", test_labels="", image_root=None,
         epochs=config.epochs if config.label_error_epochs is None else config.label_error_epochs)
     heldout = read_labels(heldout_csv, class_names=pool.class_names)
-    encoded = encoded_images(fold_config, heldout)
-    names = image_names(heldout, encoded)
+    names = image_names(heldout, fold_config.data_format)  # a finished fold needs no TFRecord shards
     path = os.path.join(run_folders(fold_config.run_name)[0], HELD_OUT_FILE)
     saved = saved_settings(fold_config.run_name)
     finished = saved is not None and changed_settings(saved, dataclasses.asdict(fold_config)) in ([], ["precision"])

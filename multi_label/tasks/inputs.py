@@ -19,9 +19,9 @@ def encoded_images(config, table):
     return tfrecord_source(table, config.tfrecord_dir, seed=config.seed, shuffle_files=False)
 
 
-def image_names(table, encoded):
+def image_names(table, data_format):
     """What the records of `table` are named by: the label file's paths in TFRecords, else the resolved files."""
-    return table.images if encoded is None else table.names
+    return table.names if data_format == "tfrecord" else table.images
 
 
 def input_dataset(config, table, training, batch_size=None, first_epoch=0, steps_per_epoch=None):
@@ -32,7 +32,7 @@ def input_dataset(config, table, training, batch_size=None, first_epoch=0, steps
     dataset yields each image's name as `image_names` gives it.
     """
     encoded = encoded_images(config, table)
-    names = image_names(table, encoded)
+    names = image_names(table, config.data_format)
     report = DecodeReport(names)
     dataset = make_dataset(names, table.labels, pick(PipelineSettings, config), training, batch_size=batch_size,
                            report=report, encoded=encoded, first_epoch=first_epoch, steps_per_epoch=steps_per_epoch)
