@@ -28,7 +28,12 @@ from dataset.arguments import run_tool  # noqa: E402  (needs the repo root on sy
 from dataset.labels import read_labels  # noqa: E402
 from dataset.plant_errors import plant_label_file  # noqa: E402
 from multi_label.label_quality.pool import pool_tables  # noqa: E402
-from multi_label.label_quality.ranking import DIRECTIONS, find_label_issues, ranked_entries  # noqa: E402
+from multi_label.label_quality.ranking import (  # noqa: E402
+    DIRECTIONS,
+    class_task,
+    find_label_issues,
+    ranked_entries,
+)
 
 OTHER_SCORES = ("normalized_margin", "confidence_weighted_entropy")  # beside the mode's self_confidence
 
@@ -58,12 +63,16 @@ def precision_recall(found, planted):
     return hits / max(len(found), 1), hits / max(len(planted), 1), hits
 
 
+def pool_keys(pool, entries):
+    """The keys of (row, class) pairs of `pool`."""
+    return [entry_key(pool.source(row), pool.names[row], pool.class_names[c]) for row, c in entries]
+
+
 def top_precision(pool, scores, planted):
-    """The share planted among the len(planted) known entries of lowest score (NaN scores last)."""
+    """The share planted among the len(planted) known entries of lowest score (NaN scores left out)."""
     rows, classes = np.nonzero(np.isfinite(scores))
     order = np.argsort(scores[rows, classes], kind="stable")[:len(planted)]
-    keys = [entry_key(pool.source(r), pool.names[r], pool.class_names[c]) for r, c in zip(rows[order], classes[order])]
-    return precision_recall(keys, planted)[0]
+    return precision_recall(pool_keys(pool, zip(rows[order], classes[order])), planted)[0]
 
 
 def measure(planted_path, folder):
@@ -81,7 +90,7 @@ def measure(planted_path, folder):
     pool, probabilities = load_run(folder)
     issues = find_label_issues(pool.labels, probabilities)
     top = ranked_entries(issues, flagged_only=False)[:len(planted)]
-    keys = [entry_key(pool.source(row), pool.names[row], pool.class_names[c]) for row, c in top]
+    keys = pool_keys(pool, top)
     precision, recall, hits = precision_recall(keys, planted)
     print(f"top {len(planted)} of the ranking: {hits} planted: precision {precision:.3f}, recall {recall:.3f}")
     for label, direction in DIRECTIONS.items():
@@ -91,9 +100,8 @@ def measure(planted_path, folder):
     for method in OTHER_SCORES:
         scores = np.full(pool.labels.shape, np.nan)
         for c in range(pool.labels.shape[1]):
-            known = (pool.labels[:, c] != -1) & np.isfinite(probabilities[:, c])
-            binary = np.stack([1.0 - probabilities[known, c], probabilities[known, c]], axis=1)
-            scores[known, c] = get_label_quality_scores(pool.labels[known, c].astype(int), binary, method=method)
+            known, given, binary = class_task(pool.labels, probabilities, c)
+            scores[known, c] = get_label_quality_scores(given, binary, method=method)
         print(f"top {len(planted)} by cleanlab's {method} score: precision "
               f"{top_precision(pool, scores, planted):.3f}")
 

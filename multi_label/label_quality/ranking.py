@@ -63,11 +63,9 @@ def find_label_issues(labels, probabilities):
     scores = np.full(labels.shape, np.nan)
     unflagged = []
     for c in range(labels.shape[1]):
-        known = (labels[:, c] != -1) & np.isfinite(probabilities[:, c])
+        known, given, binary = class_task(labels, probabilities, c)
         if not known.any():
             continue
-        given = labels[known, c].astype(int)
-        binary = np.stack([1.0 - probabilities[known, c], probabilities[known, c]], axis=1)
         scores[known, c] = get_label_quality_scores(given, binary, method=SCORE_METHOD)
         if len(np.unique(given)) < 2:
             unflagged.append(c)
@@ -77,6 +75,16 @@ def find_label_issues(labels, probabilities):
             flagged[known, c] = cleanlab_find_label_issues(given, binary, filter_by=FILTER_BY, n_jobs=1)
     image_scores = exponential_moving_average(np.where(np.isnan(scores), 1.0, scores), alpha=IMAGE_SCORE_ALPHA)
     return LabelIssues(flagged, scores, np.asarray(image_scores, np.float64), unflagged)
+
+
+def class_task(labels, probabilities, c):
+    """Class `c` as cleanlab's yes/no task: (known rows, their labels 0 / 1, [known, 2] probabilities).
+
+    The known rows are those labelled 1 or 0 with a prediction; -1 entries and unread images are left out.
+    """
+    known = (labels[:, c] != -1) & np.isfinite(probabilities[:, c])
+    binary = np.stack([1.0 - probabilities[known, c], probabilities[known, c]], axis=1)
+    return known, labels[known, c].astype(int), binary
 
 
 def ranked_entries(issues, flagged_only=True):
