@@ -19,7 +19,7 @@ from backbone import BACKBONES
 from multi_label.model import ModelSettings, build_model
 from multi_label.optim.weight_decay import apply_weight_decay
 from multi_label.slimming.channels import kept_set, positions
-from multi_label.slimming.costs import multiply_accumulates, parameter_count
+from multi_label.slimming.costs import measure, multiply_accumulates, parameter_count
 from multi_label.slimming.families import FAMILIES
 from multi_label.slimming.plan import ChannelPlan, read_plan, select_channels, write_plan
 from multi_label.slimming.pruning import choose_plan, pruned_model
@@ -208,6 +208,21 @@ def test_parameters_and_macs_fall_by_the_removed_channels(tmp_path):
     assert multiply_accumulates(original, SIZE) - multiply_accumulates(thin, SIZE) == expected_macs
     # the prunable layers hold most of a ResNet's cost: half their channels is a large share of the whole
     assert 0.25 < 1 - multiply_accumulates(thin, SIZE) / multiply_accumulates(original, SIZE) < 0.5
+
+
+def test_measure_gives_each_model_its_own_figures_in_order():
+    def network(filters):
+        inputs = keras.Input((SIZE, SIZE, 3))
+        x = keras.layers.Conv2D(filters, 3, padding="same")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+    small, large = network(4), network(32)
+    figures = measure([large, small], SIZE)
+    assert [f["parameters"] for f in figures] == [parameter_count(large), parameter_count(small)]
+    assert [f["macs"] for f in figures] == [multiply_accumulates(large, SIZE), multiply_accumulates(small, SIZE)]
+    for entry in figures:
+        assert entry["cpu_ms_batch1"] > 0
+        assert entry["cpu_images_per_second_batch32"] == pytest.approx(32 * 1000.0 / entry["cpu_ms_batch32"])
 
 
 @pytest.mark.parametrize("backbone", ["resnext18", "mixnet18"])

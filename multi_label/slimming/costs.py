@@ -17,7 +17,7 @@ import tensorflow as tf
 
 COUNTED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 WARMUP_RUNS = 3  # the first calls trace and compile
-TIMED_RUNS = 10
+TIMED_ROUNDS = 30  # calls of each model, in turns
 
 
 def parameter_count(model):
@@ -41,42 +41,55 @@ def multiply_accumulates(model, image_size):
                    for layer, spec in zip(counted, outputs)))
 
 
-def cpu_latency(model, image_size, batch, seed=0):
-    """Median seconds of `predict_on_batch` on a CPU copy of the model, after a warm-up.
+def cpu_latencies(models, image_size, batch, seed=0):
+    """Median seconds of `predict_on_batch` for each model, on CPU copies timed in turns.
 
-    The copy (same layers and weights, placed on the CPU) is timed on random images, so a machine
-    with a GPU gives the CPU figure too.
+    The copies (same layers and weights, placed on the CPU) are timed on the same random images,
+    so a machine with a GPU gives the CPU figures too. They take turns, call by call: a shared
+    machine's speed drifts by tens of percent within minutes, and timed in turns the models share
+    the drift, so their ratio holds even where the absolute figures do not.
 
     Args:
-        model: keras.Model. Images in [0, 255] -> outputs.
+        models: list of keras.Model. Images in [0, 255] -> outputs.
         image_size: int. The side of the square input.
         batch: int. Images per call.
         seed: int. Of the random images.
+
+    Returns:
+        list of float. Seconds per call, one per model.
     """
     images = np.random.default_rng(seed).uniform(0, 255, (batch, image_size, image_size, 3)).astype("float32")
     with tf.device("/CPU:0"):
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        for _ in range(WARMUP_RUNS):
-            copy.predict_on_batch(images)
-        times = []
-        for _ in range(TIMED_RUNS):
-            start = time.perf_counter()
-            copy.predict_on_batch(images)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        copies = []
+        for model in models:
+            copy = keras.models.clone_model(model)
+            copy.set_weights(model.get_weights())
+            for _ in range(WARMUP_RUNS):
+                copy.predict_on_batch(images)
+            copies.append(copy)
+        times = [[] for _ in copies]
+        for _ in range(TIMED_ROUNDS):
+            for copy, spent in zip(copies, times):
+                start = time.perf_counter()
+                copy.predict_on_batch(images)
+                spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
-def measure(model, image_size):
-    """Parameters, MACs of one image, and CPU seconds and images per second at batch 1 and 32.
+def measure(models, image_size):
+    """Per model: parameters, MACs of one image, and CPU seconds and images per second at batch 1 and 32.
 
     Args:
-        model: keras.Model. Images in [0, 255] -> outputs.
+        models: list of keras.Model. Images in [0, 255] -> outputs; timed in turns (`cpu_latencies`).
         image_size: int. The side of the square input.
+
+    Returns:
+        list of dict. One per model, in order.
     """
-    figures = {"parameters": parameter_count(model), "macs": multiply_accumulates(model, image_size)}
+    figures = [{"parameters": parameter_count(model), "macs": multiply_accumulates(model, image_size)}
+               for model in models]
     for batch in (1, 32):
-        seconds = cpu_latency(model, image_size, batch)
-        figures[f"cpu_ms_batch{batch}"] = 1000.0 * seconds
-        figures[f"cpu_images_per_second_batch{batch}"] = batch / seconds
+        for entry, seconds in zip(figures, cpu_latencies(models, image_size, batch)):
+            entry[f"cpu_ms_batch{batch}"] = 1000.0 * seconds
+            entry[f"cpu_images_per_second_batch{batch}"] = batch / seconds
     return figures

@@ -75,8 +75,9 @@ def run_prune(config):
     score_name = "accuracy" if run.groups else "mAP"
     figures = {"checkpoint": checkpoint, "prune_ratio": config.prune_ratio, "threshold": threshold,
                "channels": channel_counts(original, thin, FAMILIES[run.backbone]), "image_size": run.image_size}
-    for key, model in (("before", original), ("after", thin)):
-        figures[key] = {**measure(model, run.image_size), "test": test_score(run, table, model)}
+    costs = measure([original, thin], run.image_size)
+    for key, model, cost in (("before", original, costs[0]), ("after", thin, costs[1])):
+        figures[key] = {**cost, "test": test_score(run, table, model)}
     figures["test_score"] = score_name
     write_text(os.path.join(work, FIGURES_FILE), json.dumps(figures, indent=2) + "\n")
     move_files(work, folder)
