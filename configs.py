@@ -429,7 +429,8 @@ class Config:
     # --- label quality (mode=find_label_errors: out-of-fold predictions ranked by cleanlab) ----
     # K: each fold's labels are judged by a model trained on the other K - 1 folds.
     label_error_folds: int = 5
-    # Epochs of each fold's training (its other settings are the run's); None: `epochs`.
+    # Epochs of each fold's training (its other settings are the run's); None: `epochs`. Train
+    # the folds until their loss levels off: on the demo 8 gave a precision of 0.48, 16 gave 0.88.
     label_error_epochs: Optional[int] = None
     # Most suspect labels drawn in label_errors.png (image, class, direction); 0: no image grid.
     label_error_examples: int = 16
