@@ -74,8 +74,10 @@ class Config:
     class_names: Optional[list] = None
     # Label files inside this folder that are missing are generated from scikit-learn's digits.
     demo_data_dir: str = "data/demo"
-    # Images of the generated demo data, split 70/10/20 (many keep a ResNet from memorising).
-    demo_images: int = 30000
+    # Images of the generated demo data, split 70/10/20. 12,000 are built in ~20 s and still
+    # enough not to be memorised in 8 epochs (10,000 learnt later and worse: BENCHMARKS.md).
+    # The 10-minute recipe (30,000, test mAP 0.996): config=examples/demo_full_config.py
+    demo_images: int = 12000
     # Long-tailed demo: the train split draws digit 0 this many times as often as 9, falling off
     # geometrically (val and test stay balanced); 1.0: even. Needs its own demo_data_dir.
     demo_long_tail: float = 1.0
@@ -161,9 +163,9 @@ class Config:
     # apply; load its weights with backbone_weights="preset"), e.g. "hub:dinov2_small".
     backbone: Union[Literal[ResNet, MixNet, KerasApplication], HubPreset] = "resnet18"
     # Channel width multiplier of the hand-written ResNets and MixNet (and the MobileNets'
-    # alpha): 1.0 is the published network; 0.5 (a quarter of the compute) trains the demo
-    # within minutes on a CPU.
-    backbone_width: float = 0.5
+    # alpha): 1.0 is the published network; 0.25 (a sixteenth of its compute, 1.7x the images/s
+    # of 0.5 on 2 AVX2 cores) trains the demo in 3 minutes; 0.5 or 1.0 for your own photos.
+    backbone_width: float = 0.25
     # Initial backbone weights: "none", "imagenet" (keras.applications backbones; downloaded
     # once), "torchvision" (torchvision's ImageNet weights of resnet18/34/50/101/152,
     # resnext50_32x4d and resnext101_32x8d at backbone_width=1.0, converted once; torch needed
@@ -182,11 +184,14 @@ class Config:
     # ssgrl (learn from label co-occurrence: many correlated classes), query2label (a learned
     # query per class, transformer decoder) and ml_decoder (group queries: thousands of classes).
     head: Literal[PoolingHead, "csra", LabelGraphHead, QueryHead] = "linear"
-    # Pooling of the feature map before the linear or groups head: max suits small objects
-    # anywhere in the image; flatten keeps where each feature is (groups of positional
-    # attributes, e.g. each character of a licence plate) and fixes the input size; class_token
-    # is a keras-hub ViT's pooled token (DINOv2, CLIP, ViT; SigLIP's attention pooling).
-    pooling: Literal["avg", "max", "avg+max", "flatten", "class_token"] = "max"
+    # Pooling of the feature map before the linear or groups head: avg passes a gradient to
+    # every position, so a network from random weights starts reading shapes epochs sooner
+    # (the demo: val mAP 0.75 after 2 epochs where max had 0.31); max suits small objects
+    # anywhere in the image once features exist (a pretrained encoder); flatten keeps where
+    # each feature is (groups of positional attributes, e.g. each character of a licence plate)
+    # and fixes the input size; class_token is a keras-hub ViT's pooled token (DINOv2, CLIP,
+    # ViT; SigLIP's attention pooling).
+    pooling: Literal["avg", "max", "avg+max", "flatten", "class_token"] = "avg"
     # Dropout rate before the classifier.
     dropout: float = 0.0
     # head=groups: {group: number of classes} in label-file column order, e.g.
@@ -290,8 +295,9 @@ class Config:
     # first steps without a warmup; lion uses only the sign of the update (try a 3-10x
     # smaller lr).
     optimizer: Literal["sgd", "adam", "adamw", "radam", "lion"] = "adam"
-    # Peak learning rate (after warmup).
-    lr: float = 2e-3
+    # Peak learning rate (after warmup). 4e-3 suits Adam on a small network from random
+    # weights (the demo learns sooner than at 2e-3); far less for a pretrained encoder.
+    lr: float = 4e-3
     # sgd: momentum.
     momentum: float = 0.9
     # sgd: Nesterov momentum.
@@ -319,7 +325,7 @@ class Config:
     # validation mAP stops improving (needs val_labels).
     lr_schedule: Literal["constant", "cosine", "step", "exponential", "plateau"] = "cosine"
     # Epochs of linear warmup from 0 to lr; shorter than `epochs`.
-    warmup_epochs: float = 0.5
+    warmup_epochs: float = 0.25
     # Warmup length in steps; > 0 overrides warmup_epochs.
     warmup_steps: int = 0
     # cosine: final learning rate; plateau: the lowest one. At most lr.
@@ -361,7 +367,8 @@ class Config:
     # Balanced stage: the peak of its cosine schedule (no warmup, down to min_lr); None: lr.
     balanced_lr: Optional[float] = None
     # Images per training step on each replica (device); the global batch is batch_size x replicas.
-    batch_size: int = 64
+    # 32 gives the demo twice the updates of 64 for 7 % less throughput; 16 costs 40 %.
+    batch_size: int = 32
     # tf.distribute: auto uses MirroredStrategy over all local GPUs when there is more than
     # one, else one device; multi_worker needs TF_CONFIG from the launcher.
     strategy: Literal["auto", "none", "mirrored", "multi_worker", "tpu"] = "auto"

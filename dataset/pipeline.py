@@ -66,7 +66,15 @@ def decode_image(data):
 
 
 def resize(image, size):
-    # antialias: downscaling photos without it aliases fine textures into noise.
+    """`image` [..., H, W, 3] as float32 [..., size, size, 3], bilinear with antialiasing.
+
+    antialias: downscaling photos without it aliases fine textures into noise. An image whose
+    static shape is already `size` square is only cast: TensorFlow's resize at the same size
+    computes the whole resampling to return the very same pixels (tests/test_pipeline.py), and
+    training ran it on every image of every epoch, the cache holding images resized already.
+    """
+    if tuple(image.shape[-3:-1]) == (size, size):
+        return tf.cast(image, tf.float32)
     return tf.image.resize(image, [size, size], method="bilinear", antialias=True)
 
 
@@ -137,8 +145,12 @@ def _decoder(settings, crop, report):
         image = center_crop(decode_image(data), crop)
         if settings.cache_images:
             # cache small resized images, not full-size photos; kept as float32 (not rounded to
-            # uint8) so cached and uncached paths give the model the very same pixels
-            image = resize(image, settings.image_size)
+            # uint8) so cached and uncached paths give the model the very same pixels. An image of
+            # the size already (the demo's) is only cast: the same pixels (`resize`), without the cost.
+            size = settings.image_size
+            image = tf.cond(tf.reduce_all(tf.equal(tf.shape(image)[:2], size)),
+                            lambda: tf.cast(image, tf.float32), lambda: resize(image, size))
+            image.set_shape([size, size, 3])
         if report is not None:
             # The mark must wait for the decode: a path is marked only once its image exists.
             with tf.control_dependencies([image]):

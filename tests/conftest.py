@@ -8,6 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from utils.console import prefer_onednn  # noqa: E402
+
+prefer_onednn()  # the kernels run.py uses; set before any test imports TensorFlow, inherited by run.py subprocesses
+
 import pytest  # noqa: E402
 
 

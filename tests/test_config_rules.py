@@ -75,7 +75,7 @@ BROKEN = [
      "['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d'] only; "
      "choose one of them, or other backbone_weights"),
     ({"backbone_weights": "torchvision"},
-     "backbone_width=0.5 with backbone_weights='torchvision': torchvision publishes the width-1.0 networks only; "
+     "backbone_width=0.25 with backbone_weights='torchvision': torchvision publishes the width-1.0 networks only; "
      "expected backbone_width=1.0"),
     ({**GROUPS, "mixup_alpha": 0.2}, GROUPS_HEAD + "mixup_alpha=0.2: MixUp mixes label vectors, but a group's label "
                                                    "is one class index; expected mixup_alpha=0"),

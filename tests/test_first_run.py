@@ -100,7 +100,7 @@ def test_help_on_one_setting(tmp_path):
         ""]
     assert "radam is rectified Adam (Liu 2020)" in " ".join(result.stdout.split())
     lr = run_py(tmp_path, "help=lr").stdout
-    assert "lr = 2e-3" in lr and "type:     float" in lr and "allowed:  a number > 0" in lr
+    assert "lr = 4e-3" in lr and "type:     float" in lr and "allowed:  a number > 0" in lr
     assert "Peak learning rate (after warmup)." in lr
 
 

@@ -146,3 +146,20 @@ def test_settings_defaults_are_the_configs():
 def test_every_flip_choice_has_its_flips():
     flip_choices = typing.get_args(typing.get_type_hints(Config)["flip"])
     assert sorted(FLIPS) == sorted(flip_choices)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_a_resize_to_the_same_size_is_only_a_cast(dtype):
+    # The shortcut in `resize` relies on TensorFlow's antialiased bilinear resize returning the very
+    # same pixels at the same size; a TensorFlow that did otherwise would change cached training images.
+    import tensorflow as tf
+
+    from dataset.pipeline import resize
+
+    image = np.random.default_rng(0).uniform(0, 255, (24, 24, 3)).astype(dtype)
+    resampled = tf.image.resize(image, [24, 24], method="bilinear", antialias=True)
+    np.testing.assert_array_equal(resampled.numpy(), image.astype(np.float32))
+    shortcut = resize(tf.constant(image), 24)
+    assert shortcut.dtype == tf.float32 and shortcut.shape == (24, 24, 3)
+    np.testing.assert_array_equal(shortcut.numpy(), image.astype(np.float32))
+    assert resize(tf.constant(image), 12).shape == (12, 12, 3)  # another size still resamples

@@ -89,9 +89,13 @@ def training_scope(strategy, precision):
 
 
 def build_for_strategy(model, strategy, batch_spec):
-    """Builds beforehand what `fit` would build on its first batch, where `strategy` needs it (multi_worker).
+    """Builds beforehand what `fit` would build on its first batch: the optimizer, and under multi_worker the loss.
 
-    Call inside `training_scope`, after `model.compile`.
+    Without a distribution strategy Keras creates the optimizer's slots inside the trace of the
+    first step, each variable behind an initialisation guard: 4.5 s of a 9.5 s first step on 2
+    cores (benchmarks/bench_start.py). Built here eagerly, with every trainable weight, as a
+    resumed or freezing run always built it: the same variables. Call inside `training_scope`,
+    after `model.compile`.
 
     Args:
         model: keras.Model. Compiled.
@@ -100,6 +104,8 @@ def build_for_strategy(model, strategy, batch_spec):
     """
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         build_for_multi_worker(model, batch_spec)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def is_chief(strategy):

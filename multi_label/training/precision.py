@@ -12,22 +12,11 @@ Variables, logits and losses stay float32 in the mixed policies. The choice is s
 config.json as the `precision` it trained with, so a resumed run keeps it even on another machine.
 """
 
-import os
-
 import tensorflow as tf
 
+from utils.cpu import cpu_flags
+
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # the /proc/cpuinfo flags of native bfloat16 arithmetic
-
-
-def cpu_flags(path="/proc/cpuinfo"):
-    """The CPU feature flags the kernel reports (empty where there is no /proc/cpuinfo, e.g. macOS)."""
-    if not os.path.isfile(path):
-        return set()
-    with open(path) as f:
-        for line in f:
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def gpu_capabilities():
