@@ -83,7 +83,7 @@ def measure(planted_path, folder):
     """
     planted = {entry_key(r["label_file"], r["image"], r["class"]) for r in read_rows(planted_path)}
     flagged = [entry_key(r["label_file"], r["image"], r["class"])
-               for r in read_rows(os.path.join(folder, "label_errors.csv"))]
+               for r in read_rows(os.path.join(folder, "label_errors.csv")) if r.get("flagged", "yes") == "yes"]
     precision, recall, hits = precision_recall(flagged, planted)
     print(f"flagged: {len(flagged)} entries, {hits} of the {len(planted)} planted: precision {precision:.3f}, "
           f"recall {recall:.3f}")

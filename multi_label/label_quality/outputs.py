@@ -11,16 +11,18 @@ from multi_label.evaluation.plots import example_grid
 from multi_label.label_quality.ranking import DIRECTIONS
 from utils.atomic import write_text
 
-COLUMNS = ("image", "label_file", "class", "label", "direction", "score", "probability", "image_score")
+COLUMNS = ("image", "label_file", "class", "label", "direction", "flagged", "score", "probability", "image_score")
 CORRECTED_SUFFIX = ".corrected"  # train.csv -> train.corrected.csv, then train.corrected-2.csv, ...
 MAX_CORRECTED_COPIES = 100
 
 
 def label_errors_csv(pool, issues, probabilities, ranked):
-    """CSV text of the flagged entries, most suspect first (COLUMNS).
+    """CSV text of the suspect entries, most suspect first (COLUMNS; `ranking.suspect_entries`).
 
     `label` is the entry's current value, `direction` what it likely should be ("likely missing":
-    a 0 that looks positive; "likely spurious": a 1 that looks negative), `score` its label
+    a 0 that looks positive; "likely spurious": a 1 that looks negative), `flagged` "yes" where
+    confident learning flags it (the corrected copies flip those) and "no" for an entry listed
+    because the folds' models contradict it (see `ranking`), `score` its label
     quality (the out-of-fold probability of its current label; lower = more suspect),
     `probability` the out-of-fold probability of the class, `image_score` the image's aggregate.
 
@@ -36,8 +38,8 @@ def label_errors_csv(pool, issues, probabilities, ranked):
     for row, c in ranked:
         label = int(pool.labels[row, c])
         writer.writerow([pool.names[row], pool.source(row), pool.class_names[c], label, DIRECTIONS[label],
-                         f"{issues.scores[row, c]:.6f}", f"{probabilities[row, c]:.6f}",
-                         f"{issues.image_scores[row]:.6f}"])
+                         "yes" if issues.flagged[row, c] else "no", f"{issues.scores[row, c]:.6f}",
+                         f"{probabilities[row, c]:.6f}", f"{issues.image_scores[row]:.6f}"])
     return out.getvalue()
 
 

@@ -11,6 +11,16 @@ cleanlab's own multi-label code does per class (cleanlab/multilabel_classificati
 here to the known entries. An image's score aggregates its classes' scores as cleanlab's
 multi-label `get_label_quality_scores` does (exponential moving average, alpha 0.8), unknown
 entries counting as sure (1).
+
+Flagged is not the same as listed. Confident learning counts an entry labelled 0 as confidently
+present only above the class's threshold, the mean probability over the images labelled 1; for a
+class nearly every image has (a background, "person" in street photos, red cells in a blood smear)
+that threshold is near 1 (about 0.995 at 96 % prevalence), so a missing label predicted at 0.96-0.99
+is never counted and never flagged, although its score (0.01-0.04) is lower than most flagged
+entries'. `suspect_entries` therefore lists every flagged entry and every entry the folds' models
+contradict (score below SUSPECT_SCORE, even odds for the label it has), all ranked by score, with
+the flag marked: such a missing label ranks at the top of the list whatever the flag says. The
+flags, and so the corrected copies, stay confident learning's estimate.
 """
 
 import dataclasses
@@ -25,6 +35,7 @@ FILTER_BY = "prune_by_noise_rate"  # cleanlab's default Confident Learning metho
 SCORE_METHOD = "self_confidence"  # the probability of the given label
 IMAGE_SCORE_ALPHA = 0.8  # cleanlab's default for multi-label image scores
 DIRECTIONS = {0: "likely missing", 1: "likely spurious"}  # by the current label: a 0 that looks 1, a 1 that looks 0
+SUSPECT_SCORE = 0.5  # listed even unflagged: the out-of-fold probability of the entry's label is below even odds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +105,24 @@ def ranked_entries(issues, flagged_only=True):
         issues: LabelIssues.
         flagged_only: bool. Only the flagged entries; False: every scored (known) entry.
     """
-    chosen = issues.flagged if flagged_only else np.isfinite(issues.scores)
+    return _by_score(issues, issues.flagged if flagged_only else np.isfinite(issues.scores))
+
+
+def suspect_entries(issues):
+    """The entries worth a look, most suspect first: the flagged ones and those with a score below SUSPECT_SCORE.
+
+    See the module docstring: an entry the folds' models contradict is listed even where
+    confident learning's per-class threshold leaves it unflagged.
+
+    Args:
+        issues: LabelIssues.
+    """
+    contradicted = np.isfinite(issues.scores) & (np.nan_to_num(issues.scores, nan=1.0) < SUSPECT_SCORE)
+    return _by_score(issues, issues.flagged | contradicted)
+
+
+def _by_score(issues, chosen):
+    """The (row, class) pairs where `chosen` [N, C] is True, by score, then image score, row and class."""
     rows, classes = np.nonzero(chosen)
     order = np.lexsort((classes, rows, issues.image_scores[rows], issues.scores[rows, classes]))
     return list(zip(rows[order].tolist(), classes[order].tolist()))

@@ -9,8 +9,10 @@ backup and skips a finished one (its held-out probabilities are saved). A fold t
 validation split: every image is then judged by a model trained on (K-1)/K of the data for the
 same epochs, and its last weights are taken (a small validation split would take images from
 training and pick the epoch on a noisy few). Then `multi_label.label_quality.ranking` flags and
-scores the known labels; models/<run_name>/label-errors/ gets label_errors.csv (ranked),
-label_errors.png and probabilities.csv, and each label file gets a corrected copy beside it.
+scores the known labels; models/<run_name>/label-errors/ gets label_errors.csv (the flagged
+entries and those the folds' models contradict, ranked by score, the flag marked),
+label_errors.png and probabilities.csv, and each label file gets a corrected copy beside it
+(the flagged entries flipped).
 """
 
 import dataclasses
@@ -33,7 +35,7 @@ from multi_label.label_quality.out_of_fold import (
 )
 from multi_label.label_quality.outputs import draw_suspects, write_corrected_files, write_label_errors
 from multi_label.label_quality.pool import check_pool, pool_tables
-from multi_label.label_quality.ranking import DIRECTIONS, find_label_issues, ranked_entries
+from multi_label.label_quality.ranking import DIRECTIONS, SUSPECT_SCORE, find_label_issues, suspect_entries
 from multi_label.tasks.inputs import image_names, input_dataset
 from multi_label.tasks.train import train
 from multi_label.trained_run import load_checkpoint
@@ -96,24 +98,29 @@ def fold_probabilities(config, pool, fold_of, fold, folder):
 
 def report_outputs(config, pool, issues, probabilities, folder):
     """Writes label_errors.csv, label_errors.png, probabilities.csv and the corrected files; prints the paths."""
-    ranked = ranked_entries(issues)
+    ranked = suspect_entries(issues)
     errors_path = os.path.join(folder, "label_errors.csv")
     write_label_errors(errors_path, pool, issues, probabilities, ranked)
     probabilities_path = os.path.join(folder, "probabilities.csv")
     write_text(probabilities_path, probabilities_csv(pool.names, pool.class_names, probabilities,
                                                      [pool.source(row) for row in range(len(pool))]))
-    known = int((pool.labels != -1).sum())
-    missing = sum(1 for row, c in ranked if pool.labels[row, c] == 0)
-    print(f"Flagged {len(ranked)} of {known} known labels in {len(pool)} images: {missing} likely missing (a 0 "
-          f"that looks positive), {len(ranked) - missing} likely spurious (a 1 that looks negative)")
-    if len(ranked) > FLAGGED_SHARE_NOTED * known:
-        print(f"note: {len(ranked) / known:.0%} of the known labels are flagged, more than label noise usually is: the "
+    known, flagged = int((pool.labels != -1).sum()), int(issues.flagged.sum())
+    missing = int((issues.flagged & (pool.labels == 0)).sum())
+    print(f"Flagged {flagged} of {known} known labels in {len(pool)} images: {missing} likely missing (a 0 "
+          f"that looks positive), {flagged - missing} likely spurious (a 1 that looks negative)")
+    if len(ranked) > flagged:
+        print(f"Listed with them, not flagged: {len(ranked) - flagged} entries whose label the folds' models give a "
+              f"probability below {SUSPECT_SCORE} (a class nearly every image has, or almost none, sets confident "
+              "learning's bar near 1); ranked among the flagged ones by score, worth a look")
+    if flagged > FLAGGED_SHARE_NOTED * known:
+        print(f"note: {flagged / known:.0%} of the known labels are flagged, more than label noise usually is: the "
               "folds' models may be undertrained (raise label_error_epochs); review before using the corrected files")
     for c in issues.unflagged_classes:
         print(f"note: class {pool.class_names[c]!r} has one label value in every known entry; scored, not flagged")
     for row, c in ranked[:5]:
         print(f"  {pool.names[row]}  {pool.class_names[c]}={pool.labels[row, c]}: {DIRECTIONS[pool.labels[row, c]]} "
-              f"(p={probabilities[row, c]:.3f}, score {issues.scores[row, c]:.3f})")
+              f"(p={probabilities[row, c]:.3f}, score {issues.scores[row, c]:.3f}"
+              f"{'' if issues.flagged[row, c] else ', not flagged'})")
     print(f"Wrote {errors_path}\nWrote {probabilities_path}")
     if config.label_error_examples:
         png = os.path.join(folder, "label_errors.png")
