@@ -141,6 +141,6 @@ def test_folder_of_another_run(tmp_path):
     result = run(tmp_path, "run_name=taken", "val_labels=''", "test_labels=''")
     assert result.returncode == 2, result.stderr[-2000:]
     assert last_error_line(result) == (
-        "error: models/taken holds a run with different settings (lr: 0.5 -> 0.002); use another run_name, "
+        "error: models/taken holds a run with different settings (lr: 0.5 -> 0.004); use another run_name, "
         "or overwrite=True to move that run aside")
     assert sorted(os.listdir(folder)) == ["config.json"]  # nothing of the old run touched, no step trained

@@ -59,7 +59,7 @@ def test_train_then_test_then_resume(tmp_path):
     other = run(tmp_path, "epochs=3", "lr=0.01", "run_name=tiny")
     assert other.returncode == 2
     assert other.stderr.strip().splitlines()[-1].startswith("error: models/tiny holds a run with different settings (")
-    assert "lr: 0.002 -> 0.01" in other.stderr
+    assert "lr: 0.004 -> 0.01" in other.stderr
 
 
 def test_sigkill_mid_epoch_then_resume(tmp_path):
