@@ -14,7 +14,7 @@ oneDNN: TensorFlow 2.21 turns its oneDNN kernels on by itself only on x86 CPUs w
 AVX512_BF16, AVX_VNNI or AMX; on the AVX2 CPUs most laptops and cloud machines have it falls back
 to Eigen's kernels. `prefer_onednn` asks for oneDNN on every x86 CPU unless the user has set
 TF_ENABLE_ONEDNN_OPTS: on a 2-core AMD EPYC with AVX2 and no AVX-512 the demo's training step
-runs 2.7 times as fast (`benchmarks/bench_train.py`, BENCHMARKS.md "oneDNN on AVX2"). Only its
+runs 2.7 times as fast (`benchmarks/bench_train.py`, BENCHMARKS.md "The demo on 2 AVX2 cores"). Only its
 start-up note is hidden.
 """
 
