@@ -92,8 +92,9 @@ def build_for_strategy(model, strategy, batch_spec):
     """Builds beforehand what `fit` would build on its first batch: the optimizer, and under multi_worker the loss.
 
     Without a distribution strategy Keras creates the optimizer's slots inside the trace of the
-    first step, each variable behind an initialisation guard: 4.5 s of a 9.5 s first step on 2
-    cores (benchmarks/bench_start.py). Built here eagerly, with every trainable weight, as a
+    first step, each variable behind an initialisation guard: a new run's first step took 9.6 s
+    with them, 5.0 s without, on 2 cores (benchmarks/bench_start.py, BENCHMARKS.md). Built here
+    eagerly, with every trainable weight, as a
     resumed or freezing run always built it: the same variables. Call inside `training_scope`,
     after `model.compile`.
 
