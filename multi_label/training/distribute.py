@@ -94,9 +94,8 @@ def build_for_strategy(model, strategy, batch_spec):
     Without a distribution strategy Keras creates the optimizer's slots inside the trace of the
     first step, each variable behind an initialisation guard: a new run's first step took 9.6 s
     with them, 5.0 s without, on 2 cores (benchmarks/bench_start.py, BENCHMARKS.md). Built here
-    eagerly, with every trainable weight, as a
-    resumed or freezing run always built it: the same variables. Call inside `training_scope`,
-    after `model.compile`.
+    eagerly, with every trainable weight, as a resumed or freezing run always built it: the same
+    variables. Call inside `training_scope`, after `model.compile`.
 
     Args:
         model: keras.Model. Compiled.
