@@ -117,7 +117,7 @@ def suspect_entries(issues):
     Args:
         issues: LabelIssues.
     """
-    contradicted = np.isfinite(issues.scores) & (np.nan_to_num(issues.scores, nan=1.0) < SUSPECT_SCORE)
+    contradicted = np.nan_to_num(issues.scores, nan=1.0) < SUSPECT_SCORE  # NaN: -1 or unread, never judged
     return _by_score(issues, issues.flagged | contradicted)
 
 
