@@ -5,7 +5,7 @@
 
 Values are Python literals. The comment above a setting says what it does and when to change it;
 its type names the values it takes. Settings that contradict each other stop the run before any
-work, with one line naming them (utils/config_rules.py lists those rules).
+work, with one line naming them (utils/rules/ lists those rules).
 """
 
 from dataclasses import dataclass
@@ -21,6 +21,8 @@ ResNet = Literal[
 ]
 # Hand-written MixNet (ResNet-18 layout, mixed 3/5/7/9 depthwise convolutions): any backbone_width.
 MixNet = Literal["mixnet18"]
+# Hand-written EfficientNet-Lite0 (fixed width): ImageNet weights from its pip package, no download.
+EfficientNetLite = Literal["efficientnet_lite0"]
 # keras.applications models: the ones with published ImageNet weights (backbone_weights).
 KerasApplication = Literal["keras_resnet50", "keras_resnet101", "keras_resnet50v2",
                            "keras_resnet101v2", "efficientnetv2_b0", "efficientnetv2_s",
@@ -87,8 +89,12 @@ class Config:
     data_format: Literal["files", "tfrecord"] = "files"
     # data_format=tfrecord: where the shards go; "": in <label file>.tfrecords/ beside each.
     tfrecord_dir: str = ""
-    # Keep decoded, resized images in memory after the first epoch (off for large datasets).
+    # Keep decoded, resized images in memory after the first epoch, as uint8 (side^2 * 3 bytes an
+    # image: 12 KB at 64 px, 150 KB at 224, 600 KB at 448).
     cache_images: bool = True
+    # Share of the memory available at the start that the image cache may take; a run whose cache
+    # would need more reads its images from disk every epoch instead, and says so in one line.
+    cache_budget: float = 0.5
     # Images in the shuffle buffer.
     shuffle_buffer: int = 4096
 
@@ -97,16 +103,19 @@ class Config:
     # them right, other loaders may not); False keeps them, reported as notes.
     check_strict: bool = True
     # Annotation format to convert: coco (instances JSON), voc (Annotations/*.xml or XML beside
-    # the images), names (image,label names CSV) or text (path v1 ... vC).
-    import_format: Literal["coco", "voc", "names", "text"] = "voc"
-    # The annotation file (coco, names, text) or dataset folder (voc) to import.
+    # the images), names (image,label names CSV), text (path v1 ... vC) or openimages (Open
+    # Images' ImageID,Source,LabelName,Confidence CSV, written in the sparse label format).
+    import_format: Literal["coco", "voc", "names", "text", "openimages"] = "voc"
+    # The annotation file (coco, names, text, openimages) or dataset folder (voc) to import.
     import_source: str = ""
-    # The canonical CSV to write (never overwritten unless overwrite=True).
+    # The label file to write, canonical CSV or sparse (openimages: name it *.sparse.csv); never
+    # overwritten unless overwrite=True.
     import_output: str = ""
     # Also split the imported train.csv into train.fit.csv and train.val.csv, this share held
     # out (stratified per class, from `seed`); 0: no split.
     import_val_fraction: float = 0.0
-    # Importer options, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco); see README.
+    # Importer options, e.g. {"split": "train"} (voc), {"crowd": "ignore"} (coco),
+    # {"class_descriptions": "oidv6-class-descriptions.csv"} (openimages); see README.
     import_options: Optional[dict] = None
 
     # --- augmentation (training only; evaluation only resizes, after center_crop) -------------
@@ -158,27 +167,32 @@ class Config:
 
     # --- model ------------------------------------------------------------------------------
     # Feature extractor. The hand-written ResNets and MixNet take any backbone_width; the
-    # keras.applications models have ImageNet weights (backbone_weights="imagenet"); "hub:<preset>"
+    # keras.applications models and efficientnet_lite0 (4.7M parameters, no download: its
+    # weights come with pip) have ImageNet weights (backbone_weights="imagenet"); "hub:<preset>"
     # is a pretrained keras-hub encoder (downloaded once; its input size and normalisation
     # apply; load its weights with backbone_weights="preset"), e.g. "hub:dinov2_small".
-    backbone: Union[Literal[ResNet, MixNet, KerasApplication], HubPreset] = "resnet18"
+    backbone: Union[Literal[ResNet, MixNet, EfficientNetLite, KerasApplication],
+                    HubPreset] = "resnet18"
     # Channel width multiplier of the hand-written ResNets and MixNet (and the MobileNets'
     # alpha): 1.0 is the published network; 0.25 (a sixteenth of its compute, 1.7x the images/s
     # of 0.5 on 2 AVX2 cores) trains the demo in 3 minutes; 0.5 or 1.0 for your own photos.
     backbone_width: float = 0.25
-    # Initial backbone weights: "none", "imagenet" (keras.applications backbones; downloaded
-    # once), "torchvision" (torchvision's ImageNet weights of resnet18/34/50/101/152,
-    # resnext50_32x4d and resnext101_32x8d at backbone_width=1.0, converted once; torch needed
-    # for that one conversion only), "preset" (a keras-hub preset's own weights), or a path to a
+    # Initial backbone weights: "none", "imagenet" (keras.applications backbones, downloaded
+    # once; efficientnet_lite0's come with its pip package, requirements.txt), "torchvision"
+    # (torchvision's ImageNet weights of resnet18/34/50/101/152, resnext50_32x4d and
+    # resnext101_32x8d at backbone_width=1.0, converted once; torch needed for that one
+    # conversion only), "preset" (a keras-hub preset's own weights), or a path to a
     # .keras / .weights.h5 file of a model with this backbone (its head too when classes.json
     # beside it names the same classes) or a Keras *_notop.h5 file (keras.applications backbones).
     backbone_weights: str = "none"
     # The channels.json of mode=prune: builds its pruned network (fine-tune it with
     # backbone_weights= the model.keras beside it); "": the unpruned network.
     pruned_channels: str = ""
-    # Input normalisation of the hand-written ResNets: the backbone's default, ImageNet mean/std,
-    # per-image standardisation, or [0, 1] (unit). keras.applications models normalise alone.
-    normalization: Literal["backbone", "imagenet", "standardize", "unit"] = "backbone"
+    # Input normalisation of the hand-written backbones: the backbone's default (ImageNet
+    # mean/std; (x - 127) / 128 for efficientnet_lite0), ImageNet mean/std, per-image
+    # standardisation, [0, 1] (unit) or centered ((x - 127) / 128). keras.applications models
+    # normalise alone.
+    normalization: Literal["backbone", "imagenet", "standardize", "unit", "centered"] = "backbone"
     # Classifier head: linear (one sigmoid per class), groups (one softmax per attribute
     # group, see `groups`), csra (class-specific residual attention: small objects), ml_gcn and
     # ssgrl (learn from label co-occurrence: many correlated classes), query2label (a learned
@@ -308,12 +322,13 @@ class Config:
     beta_2: float = 0.999
     # adam/adamw/radam: added to the denominator for stability.
     epsilon: float = 1e-7
-    # Decoupled weight decay applied by the optimizer to all weights; 0: off.
+    # Decoupled weight decay (AdamW's), applied by the optimizer to all weights; 0: off. The L2
+    # terms below (l2_kernels, l2_bn_gamma) are added to the loss instead.
     weight_decay: float = 0.0
     # L2 strength on conv and dense kernels (loss += s * sum(w^2)); 0: off.
-    weight_decay_conv: float = 5e-5
+    l2_kernels: float = 5e-5
     # L2 strength on BatchNorm gamma (raise it against over-fitting); 0: off.
-    weight_decay_bn_gamma: float = 0.0
+    l2_bn_gamma: float = 0.0
     # Sparsity training for mode=prune (Liu 2017): loss += s * sum(|gamma|) on the prunable
     # BatchNorms (ResNets, mixnet18): unneeded channels go to 0. 1e-5 for ResNets (on the demo
     # 1e-4 cost 13 mAP points, 1e-5 under 0.4); paper 1e-5-1e-4; 0: off
@@ -380,7 +395,7 @@ class Config:
     # layer supports it, off on CPU-only machines.
     jit_compile: Literal["auto", True, False] = "auto"
     # Training batches run in one compiled call (fewer Python round trips on fast
-    # accelerators); batch callbacks see every N-th batch.
+    # accelerators); batch callbacks see every N-th batch, and an epoch is whole calls.
     steps_per_execution: int = 1
     # Also back up the training state every N steps within an epoch (a kill loses at most N
     # steps; on resume that epoch goes on from the batch after the saved step); 0: only at
@@ -390,12 +405,13 @@ class Config:
     # --- test and predict (mode=test, mode=predict, the test report) ---------------------------
     # Model file for test/predict; "": models/<run_name>/best.keras.
     checkpoint: str = ""
-    # Probability above which a class is predicted present.
+    # Probability above which a class is predicted present (every class's, with
+    # class_thresholds='fixed').
     threshold: float = 0.5
     # fitted uses the per-class thresholds fitted on val_labels after training
     # (thresholds.json beside the checkpoint; falls back to fixed with a note when missing);
     # fixed uses `threshold` for every class.
-    thresholds: Literal["fitted", "fixed"] = "fitted"
+    class_thresholds: Literal["fitted", "fixed"] = "fitted"
     # Divide the logits by the temperature fitted on val_labels (calibration.json beside the
     # checkpoint) so probabilities are calibrated; predicted labels at fitted thresholds do not
     # change. Not with head='groups' (fitted for sigmoid outputs only).

@@ -2,19 +2,21 @@
 
 A builder takes the normalised input tensor and a width multiplier and returns the last feature
 map; the head is written once and works on any of them. The layers a builder creates are named
-after its registry name (a prefix for the hand-written ResNets and MixNet-18, the name of one
-nested model for the `keras.applications` wrappers, "hub" for a keras-hub preset):
+after its registry name (a prefix for the hand-written ResNets, MixNet-18 and EfficientNet-Lite0,
+the name of one nested model for the `keras.applications` wrappers, "hub" for a keras-hub preset):
 `multi_label.model.backbone_layers` finds them that way. `hub:<preset>` names any keras-hub image
 encoder preset (backbone/hub.py).
 """
 
 import functools
 
-from backbone import applications, hub, mixnet, resnet
+from backbone import applications, efficientnet_lite, hub, mixnet, resnet
 
 BACKBONES = {
     **{name: (build, "imagenet") for name, build in resnet.BUILDERS.items()},
     "mixnet18": (mixnet.mixnet18, "imagenet"),
+    # its ImageNet weights (backbone/efficientnet_lite_weights.py) were trained on (x - 127) / 128
+    "efficientnet_lite0": (efficientnet_lite.efficientnet_lite0, "centered"),
     # keras.applications models take [0, 255] pixels: each wrapper applies the normalisation its
     # Keras model was trained with (see backbone/applications.py), so the registry says "raw".
     **{name: (functools.partial(applications.build_application, name), "raw") for name in applications.APPLICATIONS},

@@ -83,9 +83,8 @@ def build_application(name, inputs, width=1.0):
     """
     constructor, preprocessing, has_alpha = _constructors()[name]
     options = {"alpha": width} if has_alpha else {}
-    if not has_alpha and width != 1.0:
-        print(f"note: backbone_width={width} does not apply to backbone={name!r}, which has a fixed width; "
-              "building the published network")
+    if not has_alpha:
+        note_fixed_width(name, width)
     application = constructor(include_top=False, weights=None, input_shape=(None, None, 3), **options)
     # Renamed by re-wrapping (some constructors derive settings from their `name` argument): the
     # same layers in the same order, so Keras's weight files still load into it.
@@ -94,6 +93,13 @@ def build_application(name, inputs, width=1.0):
     if preprocessing is not None:
         x = KerasApplicationsPreprocessing(preprocessing, name=f"{name}_preprocessing")(x)
     return model(x)
+
+
+def note_fixed_width(name, width):
+    """Prints a note when a `backbone_width` other than 1.0 is given to the fixed-width network `name`."""
+    if width != 1.0:
+        print(f"note: backbone_width={width} does not apply to backbone={name!r}, which has a fixed width; "
+              "building the published network")
 
 
 # name -> (folder under KERAS_WEIGHTS, file name with {alpha} for the MobileNets, md5 by alpha or None)

@@ -201,9 +201,9 @@ def not_found_line(preset, error):
 
 def encoder_config(preset):
     """(class name, constructor arguments) of the preset's image encoder, from its config.json."""
-    config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
-    name = config.get("class_name") or config["registered_name"].split(">")[-1]
-    arguments = config["config"]
+    saved = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)  # the preset's config.json, not the run's
+    name = saved.get("class_name") or saved["registered_name"].split(">")[-1]
+    arguments = saved["config"]
     if name in JOINT_MODELS:  # a CLIP or SigLIP model: its image half
         vision = arguments["vision_encoder"]
         name, arguments = vision["class_name"], vision["config"]

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from backbone import BACKBONES
+from backbone.torch_checkpoint import set_converted_weights
 from utils.atomic import atomic_path
 
 
@@ -155,28 +156,6 @@ def _our_part(module, key, name):
     return f"s{stage}_b{int(block) + 1}_{SHORTCUT_PART.get(part, part)}"
 
 
-def set_converted_weights(layers, converted, name):
-    """Sets each layer's weights from `converted`; ValueError names the first layer that does not match.
-
-    Args:
-        layers: list of keras.layers.Layer. Every layer of our backbone that has weights.
-        converted: dict. From `convert_state_dict`.
-        name: str. The registry name, for the message.
-    """
-    for layer in layers:
-        if layer.name not in converted:
-            raise ValueError(f"torchvision {name}: layer {layer.name!r} gets no weights from the state dict")
-        for variable, array in zip(layer.weights, converted[layer.name]):
-            if tuple(variable.shape) != array.shape:
-                raise ValueError(f"torchvision {name}: layer {layer.name!r} ({variable.name}) has shape "
-                                 f"{tuple(variable.shape)}; the state dict gives {array.shape} (in Keras order)")
-    extra = sorted(set(converted) - {layer.name for layer in layers})
-    if extra:
-        raise ValueError(f"torchvision {name}: the state dict's layer {extra[0]!r} has no place in our backbone")
-    for layer in layers:
-        layer.set_weights(converted[layer.name])
-
-
 def standalone_backbone(name):
     """Our backbone `name` alone at width 1.0, any input size: the model the converted file holds."""
     inputs = keras.Input((None, None, 3), name="image")
@@ -204,7 +183,8 @@ def load_torchvision_weights(model, name, width):
     if os.path.isfile(path):
         backbone.load_weights(path)
     else:
-        set_converted_weights(weighted_layers(backbone), convert_state_dict(download_state_dict(name), name), name)
+        set_converted_weights(weighted_layers(backbone), convert_state_dict(download_state_dict(name), name),
+                              f"torchvision {name}", "the state dict")
         with atomic_path(path) as temporary:  # a run killed meanwhile leaves no torn file behind
             backbone.save_weights(temporary)
     ours = {layer.name: layer for layer in model.layers}

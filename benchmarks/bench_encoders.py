@@ -36,8 +36,8 @@ from bench_heads import median_seconds  # noqa: E402
 from bench_train import StepTimer  # noqa: E402
 
 from configs import Config  # noqa: E402
-from multi_label.model import ModelSettings, build_model  # noqa: E402
-from utils.settings import pick  # noqa: E402
+from multi_label.model import build_model  # noqa: E402
+from multi_label.tasks.settings import model_settings  # noqa: E402
 
 CLASSES = 20
 BASE = dict(num_layers=12, num_heads=12, hidden_dim=768)
@@ -78,7 +78,7 @@ def encoder_model(name, folder):
         keras_hub.layers.ImageConverter(image_size=(side, side), scale=1 / 127.5, offset=-1.0).save_to_preset(preset)
         backbone = f"hub:{preset}"
     config = dataclasses.replace(Config(), backbone=backbone, backbone_width=1.0, image_size=side, pooling="avg")
-    return build_model(pick(ModelSettings, config), CLASSES), side
+    return build_model(model_settings(config), CLASSES), side
 
 
 def measure(name, args, folder):

@@ -42,8 +42,8 @@ from configs import Config  # noqa: E402
 from multi_label.heads import HEADS  # noqa: E402
 from multi_label.heads.ml_decoder import MLDecoderHead  # noqa: E402
 from multi_label.losses import LossSettings, build_group_losses, build_loss  # noqa: E402
-from multi_label.model import ModelSettings, backbone_layers, build_model  # noqa: E402
-from utils.settings import pick  # noqa: E402
+from multi_label.model import backbone_layers, build_model  # noqa: E402
+from multi_label.tasks.settings import loss_settings, model_settings  # noqa: E402
 
 
 def median_seconds(function, inputs, steps, warmup=2):
@@ -67,12 +67,12 @@ def head_model(head, args):
         groups = {"a": args.classes // 2, "b": args.classes - args.classes // 2}
         config = dataclasses.replace(config, groups=groups)
         labels = {g: rng.integers(0, k, (args.batch,)) for g, k in groups.items()}  # a class index per group
-        model = build_model(pick(ModelSettings, config), len(groups))
-        return model, labels, build_group_losses(pick(LossSettings, config), groups)
+        model = build_model(model_settings(config), len(groups))
+        return model, labels, build_group_losses(loss_settings(config), groups)
     labels = rng.integers(0, 2, (args.batch, args.classes)).astype(np.float32)
-    model = build_model(pick(ModelSettings, config), args.classes, train_labels=labels,
+    model = build_model(model_settings(config), args.classes, train_labels=labels,
                         class_names=[f"c{i}" for i in range(args.classes)])
-    return model, labels, build_loss(pick(LossSettings, config), labels)
+    return model, labels, build_loss(loss_settings(config), labels)
 
 
 def head_parameters(model):

@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs import Config  # noqa: E402
-from dataset.splits import SplitSettings, load_split  # noqa: E402
+from dataset.run_splits import load_split  # noqa: E402
+from multi_label.tasks.settings import split_settings  # noqa: E402
 from multi_label.tasks.train import input_dataset  # noqa: E402
 from utils.config import validate  # noqa: E402
-from utils.settings import pick  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d", "e"]
 
@@ -82,11 +82,11 @@ def main():
     base = validate(dataclasses.replace(Config(), train_labels=labels, val_labels="", test_labels="",
                                         image_size=args.image_size, batch_size=args.batch, cache_images=False,
                                         shuffle_buffer=256, **augment))
-    table = load_split(pick(SplitSettings, base), "train_labels")
+    table = load_split(split_settings(base), "train_labels")
     load_before = os.getloadavg()
     results = {}
     for data_format in ("files", "tfrecord"):
-        # tfrecord_dir only with data_format="tfrecord" (utils/config_rules.py refuses it with "files")
+        # tfrecord_dir only with data_format="tfrecord" (utils/rules/ignored.py refuses it with "files")
         config = validate(dataclasses.replace(base, data_format=data_format, tfrecord_dir=os.path.join(
             args.folder, "tfrecords") if data_format == "tfrecord" else ""))
         if data_format == "tfrecord":

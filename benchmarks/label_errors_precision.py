@@ -5,7 +5,7 @@
     python -m benchmarks.label_errors_precision measure data/demo/train.planted_entries.csv \
         models/planted/label-errors
 
-`plant` (`dataset.plant_errors`) turns 3 % of the known positives into 0 and as many known
+`plant` (`benchmarks.plant_errors`) turns 3 % of the known positives into 0 and as many known
 negatives into 1, seeded, into <stem>.planted.csv, and lists them in <stem>.planted_entries.csv.
 `measure` prints the precision and recall of the flagged entries (label_errors.csv), and of the N
 most suspect known entries of the whole ranking, N being the number planted (recomputed from
@@ -24,16 +24,16 @@ from cleanlab.rank import get_label_quality_scores
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.plant_errors import plant_label_file  # noqa: E402
 from dataset.arguments import run_tool  # noqa: E402  (needs the repo root on sys.path)
 from dataset.labels import read_labels  # noqa: E402
-from dataset.plant_errors import plant_label_file  # noqa: E402
-from multi_label.label_quality.pool import pool_tables  # noqa: E402
-from multi_label.label_quality.ranking import (  # noqa: E402
+from multi_label.label_quality.confident_learning import (  # noqa: E402
     DIRECTIONS,
     class_task,
     find_label_issues,
     ranked_entries,
 )
+from multi_label.label_quality.pool import pool_tables  # noqa: E402
 
 OTHER_SCORES = ("normalized_margin", "confidence_weighted_entropy")  # beside the mode's self_confidence
 

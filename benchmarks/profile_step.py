@@ -39,9 +39,9 @@ from bench_train import StepTimer, model_and_batch  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as profiler_tools  # noqa: E402
 
 from configs import Config  # noqa: E402
-from multi_label.losses import LossSettings, build_loss  # noqa: E402
-from multi_label.optim.optimizers import OptimizerSettings, build_optimizer  # noqa: E402
-from utils.settings import pick  # noqa: E402
+from multi_label.losses import build_loss  # noqa: E402
+from multi_label.optim.optimizers import build_optimizer  # noqa: E402
+from multi_label.tasks.settings import loss_settings, optimizer_settings  # noqa: E402
 
 # Operation type -> group; the first matching prefix wins, anything else is "other".
 GROUPS = [
@@ -77,8 +77,8 @@ def build(args):
                                  batch_size=args.batch, optimizer=args.optimizer)
     model, images, labels = model_and_batch(config, args.precision, args.classes)
     steps_per_epoch = 21000 // args.batch  # the demo's 21,000 training images
-    model.compile(optimizer=build_optimizer(pick(OptimizerSettings, config), steps_per_epoch, args.batch),
-                  loss=build_loss(pick(LossSettings, config), labels), jit_compile=config.jit_compile)
+    model.compile(optimizer=build_optimizer(optimizer_settings(config), steps_per_epoch, args.batch),
+                  loss=build_loss(loss_settings(config), labels), jit_compile=config.jit_compile)
     return model, images, labels
 
 

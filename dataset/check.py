@@ -8,7 +8,7 @@ while decoding, and threads avoid the pipe failures of process pools). Each prob
 `<label file>:<line>: <image>: <what is wrong>`. Three files are written beside the label file
 (or in `--output-dir`), never touching it:
 
-    <stem>.clean.csv   canonical CSV without the faulty rows
+    <stem>.clean.csv   the label file without the faulty rows (sparse for a sparse input)
     <stem>.check.json  the report
     <stem>.check.txt   the report, one line per problem
 
@@ -30,8 +30,16 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
 from dataset.arguments import class_list
-from dataset.importers import paths_relative_to
-from dataset.labels import LabelFileError, read_label_text, write_labels_csv
+from dataset.labels import (
+    LabelFileError,
+    is_sparse_file,
+    parse_sparse_row,
+    paths_relative_to,
+    read_label_text,
+    sparse_rows,
+    write_labels_csv,
+)
+from dataset.sparse_labels import write_sparse_rows
 from utils.atomic import write_text
 
 FAULT = "fault"  # the row is left out of the clean file
@@ -57,7 +65,7 @@ TF_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 class _Row:
     line: int
     name: str  # image path as written; "" when the row has none
-    values: list  # parsed label values, None when the row is malformed
+    values: list  # parsed label values (sparse file: present and absent columns), None when malformed
     issues: list  # (kind, severity, message)
 
 
@@ -191,6 +199,8 @@ def check_label_file(path, class_names=None, image_root=None, groups=None, worke
 
 def _parse_rows(path, class_names, groups):
     """Header (fatal when unusable) and every row, each with its own format problems."""
+    if is_sparse_file(path):
+        return _parse_sparse_rows(path, class_names, groups)
     text = read_label_text(path)
     if path.lower().endswith(".csv"):
         reader = csv.reader(io.StringIO(text))
@@ -241,6 +251,27 @@ def _parse_row(line, cells, class_names, allowed):
     return row
 
 
+def _parse_sparse_rows(path, class_names, groups):
+    """`_parse_rows` for a sparse label file: each row's values are (present columns, absent columns)."""
+    if groups is not None:
+        raise LabelFileError(f"{path}:1: a groups head needs the dense CSV (class indices per group)")
+    with sparse_rows(path) as (found, records):
+        if class_names is not None and list(class_names) != found:
+            raise LabelFileError(f"{path}:1: classes {found} differ from class_names {list(class_names)}")
+        column_of = {name: j for j, name in enumerate(found)}
+        rows = []
+        for line, cells in records:
+            try:
+                name, present, absent = parse_sparse_row(path, line, cells, column_of)
+            except LabelFileError as error:
+                message = str(error).removeprefix(f"{path}:{line}: ")
+                kind = "columns" if "column" in message or "image path" in message else "value"
+                rows.append(_Row(line, cells[0].strip(), None, [(kind, FAULT, message)]))
+                continue
+            rows.append(_Row(line, name, (sorted(present), sorted(absent)), []))
+    return found, rows
+
+
 def _mark_duplicates(rows, resolved):
     """A later well-formed row naming the same image as an earlier one is a fault."""
     first_line = {}
@@ -258,16 +289,14 @@ def _write_outputs(path, class_names, groups, rows, clean, resolved, image_root,
     stem = os.path.splitext(os.path.basename(path))[0]
     folder = output_dir or os.path.dirname(os.path.abspath(path))
     outputs = {kind: os.path.join(folder, f"{stem}.{kind}") for kind in ("clean.csv", "check.json", "check.txt")}
-    labels = np.array([row.values for row in clean], np.int32).reshape(len(clean), len(class_names))
     names = [row.name for row in clean]
     if not image_root and os.path.abspath(folder) != os.path.dirname(os.path.abspath(path)):
         names = paths_relative_to(outputs["clean.csv"], [resolved[row.line] for row in clean])
-    write_labels_csv(outputs["clean.csv"], names, class_names, labels)
-
+    warnings = [f"{path}: warning: {w}" for w in _write_clean(path, outputs["clean.csv"], names, class_names,
+                                                                clean, groups)]
     issues = [{"line": row.line, "image": row.name, "kind": kind, "severity": severity, "message": message}
               for row in rows for kind, severity, message in row.issues]
     lines = [f"{path}:{i['line']}: {i['image'] or '<no image>'}: {i['severity']}: {i['message']}" for i in issues]
-    warnings = [f"{path}: warning: {w}" for w in _file_warnings(class_names, groups, labels)]
     report = {
         "label_file": path, "class_names": class_names, "strict": strict,
         "rows": len(rows), "clean_rows": len(clean),
@@ -282,13 +311,23 @@ def _write_outputs(path, class_names, groups, rows, clean, resolved, image_root,
     return report
 
 
-def _file_warnings(class_names, groups, labels):
-    """Problems of the clean table as a whole, not of one row."""
+def _write_clean(path, out, names, class_names, clean, groups):
+    """Writes the clean rows in the label file's format; returns the problems of the clean table as a whole."""
+    if is_sparse_file(path):  # no dense table of a sparse file
+        write_sparse_rows(out, class_names, ((name, *row.values) for name, row in zip(names, clean)))
+        positives = np.bincount([j for row in clean for j in row.values[0]], minlength=len(class_names))
+        return _unused_classes(class_names, positives)
+    labels = np.array([row.values for row in clean], np.int32).reshape(len(clean), len(class_names))
+    write_labels_csv(out, names, class_names, labels)
     if groups is None:
-        return [f"class {name!r} has no positive image in the clean rows"
-                for name, n in zip(class_names, (labels == 1).sum(axis=0)) if n == 0]
+        return _unused_classes(class_names, (labels == 1).sum(axis=0))
     return [f"group {name!r} never uses class index {k} in the clean rows"
             for j, name in enumerate(class_names) for k in range(groups[name]) if not np.any(labels[:, j] == k)]
+
+
+def _unused_classes(class_names, positives):
+    return [f"class {name!r} has no positive image in the clean rows" for name, n in zip(class_names, positives)
+            if n == 0]
 
 
 def _groups(value):

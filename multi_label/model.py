@@ -4,6 +4,8 @@ Importing this module registers every custom layer of the model (normalisation, 
 heads), so a `.keras` file of it loads in safe mode.
 """
 
+import dataclasses
+
 import keras
 
 from backbone import get_backbone, is_hub_backbone
@@ -17,13 +19,20 @@ from multi_label.preprocessing import InputNormalization
 from multi_label.slimming.plan import read_plan
 from multi_label.slimming.sparsity import apply_slimming_l1
 from utils.config import ConfigError
-from utils.settings import pick, settings_class
+from utils.defaults import DEFAULTS
 
-ModelSettings = settings_class(
-    "ModelSettings",
-    """backbone backbone_width backbone_weights normalization image_size pruned_channels slimming_l1""",
-    """The settings `build_model` reads: the backbone and input ones, and those of the heads.""",
-    __name__, bases=(HeadSettings,))
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings(HeadSettings):
+    """The settings `build_model` reads: the backbone and input ones, and those of the heads."""
+
+    backbone: str = DEFAULTS.backbone
+    backbone_width: float = DEFAULTS.backbone_width
+    backbone_weights: str = DEFAULTS.backbone_weights
+    normalization: str = DEFAULTS.normalization
+    image_size: int = DEFAULTS.image_size
+    pruned_channels: str = DEFAULTS.pruned_channels
+    slimming_l1: float = DEFAULTS.slimming_l1
 
 
 def build_model(settings, num_classes, train_labels=None, class_names=None):
@@ -60,7 +69,7 @@ def build_model(settings, num_classes, train_labels=None, class_names=None):
             raise
         raise ConfigError(f"pruned_channels={settings.pruned_channels!r}: {error}") from None
     features = head_input(features, settings.pooling if head.uses_pooling else None, settings.backbone)
-    logits = head.build(features, num_classes, pick(HeadSettings, settings), train_labels=train_labels,
+    logits = head.build(features, num_classes, settings, train_labels=train_labels,
                         class_names=class_names)
     # A keras-hub preset name may hold "/" (a folder), which a Keras name may not: its layers are "hub".
     model = keras.Model(images, logits, name=f"{'hub' if hub else settings.backbone}_{settings.head}")

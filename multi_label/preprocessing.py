@@ -25,6 +25,11 @@ def _unit(x):
     return x / 255.0
 
 
+def _centered(x):
+    # EfficientNet-Lite's (TensorFlow TPU repository): mean 127 and std 128 for every channel
+    return (x - 127.0) / 128.0
+
+
 def _raw(x):
     return x
 
@@ -34,6 +39,7 @@ NORMALIZATIONS = {
     "imagenet": _imagenet,
     "standardize": _standardize,
     "unit": _unit,
+    "centered": _centered,
     "raw": _raw,
 }
 
@@ -44,8 +50,9 @@ class InputNormalization(keras.layers.Layer):
 
     Args:
         mode: str. "imagenet" ((x/255 - mean) / std, per channel), "standardize" (each image to
-            zero mean and unit variance: the original project's "whitening"), "unit" (x / 255) or
-            "raw" (unchanged; for backbones that normalise internally).
+            zero mean and unit variance: the original project's "whitening"), "unit" (x / 255),
+            "centered" ((x - 127) / 128, EfficientNet-Lite's) or "raw" (unchanged; for backbones
+            that normalise internally).
     """
 
     def __init__(self, mode="imagenet", **kwargs):

@@ -1,43 +1,27 @@
-"""Loads a trained run: its checkpoint, class names, fitted thresholds and temperature, and its settings.
+"""Loads a trained run: its checkpoint, class names and the settings it was trained with.
 
 Training writes into the run folder models/<run_name>/, beside the model:
 
 - `best.keras` (and `last.keras`): the model, loaded here in safe mode (no code from the file runs).
 - `classes.json`: the class names, in output order (of a `groups` head: its groups, the label columns).
 - `thresholds.json` and `calibration.json`: per-class thresholds and a temperature fitted on the
-  validation split (`multi_label.evaluation.calibration` fits and writes them), with the
-  checkpoint's SHA-256, so thresholds fitted for one model are never applied to another.
+  validation split; `multi_label/calibration.py` fits, writes and reads them.
 - `config.json`: the settings the run was trained with.
-
-Fitted thresholds apply to the uncalibrated probabilities sigmoid(logits), the scores they were
-fitted on, also when temperature scaling is on: the temperature then changes the probabilities
-reported, never the labels predicted at fitted thresholds. (Mapping each threshold through the
-temperature instead would be equivalent in exact arithmetic, but sigmoid saturates to 1.0 in
-floating point, so near-certain images could change sides.) The fixed `threshold` applies to the
-reported probabilities, calibrated or not.
 """
 
-import hashlib
 import json
 import os
-from typing import NamedTuple
 
 import keras
-import numpy as np
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, backbones, heads) for safe loading
-from multi_label.evaluation.groups import output_groups
-from multi_label.evaluation.inference import sigmoid
-from multi_label.evaluation.metrics import binarize
-from multi_label.evaluation.thresholds import apply_temperature, load_thresholds
+from multi_label.evaluation.group_metrics import output_groups
 from utils.config import ConfigError
 from utils.run_folder import run_folders
 
 BEST_FILE = "best.keras"
 CLASSES_FILE = "classes.json"
 CONFIG_FILE = "config.json"
-THRESHOLDS_FILE = "thresholds.json"
-CALIBRATION_FILE = "calibration.json"
 
 
 def resolve_checkpoint(checkpoint, run_name):
@@ -136,102 +120,3 @@ def trained_setting(checkpoint, key, current):
     if trained != current:
         print(f"{key}: {trained} from {path} (the run's setting), not {current}")
     return trained
-
-
-class Calibration(NamedTuple):
-    """How logits become probabilities and labels at test and predict time.
-
-    Args:
-        thresholds: np.ndarray. Float [C], the thresholds in use, applied to `scores(logits)`.
-        temperature: float or None. Reported probabilities are sigmoid(logits / temperature);
-            None: sigmoid(logits).
-        kind: str. "fitted" or "fixed", the thresholds actually in use.
-        fitted: np.ndarray or None. The fitted thresholds (on sigmoid(logits)), when a
-            thresholds file exists for this checkpoint (for the fixed-vs-fitted comparison).
-        info: dict. The contents of calibration.json ({} when missing).
-    """
-
-    thresholds: np.ndarray
-    temperature: object
-    kind: str
-    fitted: object
-    info: dict
-
-    def probabilities(self, logits):
-        """The probabilities to report: sigmoid of the logits, temperature-scaled when enabled."""
-        return sigmoid(logits if self.temperature is None else apply_temperature(logits, self.temperature))
-
-    def scores(self, logits, kind=None):
-        """The probabilities that thresholds of `kind` (default: the kind in use) are compared with."""
-        return sigmoid(logits) if (kind or self.kind) == "fitted" else self.probabilities(logits)
-
-    def predict(self, logits):
-        """Bool [N, C]: the labels predicted with the thresholds in use."""
-        return binarize(self.scores(logits), self.thresholds)
-
-
-def load_calibration(model_path, class_names, thresholds="fitted", threshold=0.5, temperature_scaling=False):
-    """The thresholds and temperature that test and predict apply to the model at `model_path`.
-
-    Files that are missing, or were fitted for another model file, give the fixed threshold with a
-    printed note; a file that cannot be read is a ConfigError naming it.
-
-    Args:
-        model_path: str. The checkpoint; the files are looked for in its folder.
-        class_names: list[str]. The model's classes, in output order.
-        thresholds: str. "fitted" (the fitted per-class thresholds, when there are) or "fixed".
-        threshold: float. The fixed threshold, for every class.
-        temperature_scaling: bool. Scale the reported probabilities by the fitted temperature.
-
-    Returns:
-        Calibration.
-    """
-    folder = os.path.dirname(model_path)
-    info = _read_info(os.path.join(folder, CALIBRATION_FILE))
-    thresholds_path = os.path.join(folder, THRESHOLDS_FILE)
-    stale = bool(info.get("checkpoint_sha256")) and info["checkpoint_sha256"] != file_sha256(model_path)
-    fitted, problem = None, None
-    if stale:
-        problem = (f"{thresholds_path} was fitted for another model file than {model_path} (its SHA-256 differs); "
-                   "run the training command again to refit")
-    elif not os.path.isfile(thresholds_path):
-        problem = f"{thresholds_path} not found (it is written after training when val_labels is set)"
-    else:
-        try:
-            fitted = load_thresholds(thresholds_path, class_names)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-    temperature = None
-    if temperature_scaling:
-        if not stale and "temperature" in info:
-            temperature = float(info["temperature"])
-        else:
-            print(f"note: temperature_scaling=True but no temperature fitted for {model_path}; probabilities are "
-                  "not scaled")
-    if thresholds == "fitted" and fitted is None:
-        print(f"note: thresholds='fitted' but {problem}; using the fixed threshold={threshold} for every class")
-    kind = "fitted" if thresholds == "fitted" and fitted is not None else "fixed"
-    used = fitted if kind == "fitted" else np.full(len(class_names), threshold)
-    return Calibration(thresholds=used, temperature=temperature, kind=kind, fitted=fitted, info=info)
-
-
-def file_sha256(path):
-    """The SHA-256 of a file, as hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_info(path):
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: not a calibration file written after training ({error})") from None
-    if not isinstance(info, dict):
-        raise ConfigError(f"{path}: not a calibration file written after training (expected a JSON object)")
-    return info

@@ -17,16 +17,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import Config  # noqa: E402
-from multi_label.model import ModelSettings, build_model  # noqa: E402
+from multi_label.model import build_model  # noqa: E402
+from multi_label.tasks.settings import model_settings  # noqa: E402
 from multi_label.training.distribute import build_strategy, training_scope  # noqa: E402
-from utils.settings import pick  # noqa: E402
 
 GLOBAL_BATCH, CLASSES = 16, 3
 
 
 def trained(strategy, images, labels):
     """The model after one SGD step on the global batch, built and stepped under `strategy`."""
-    settings = pick(ModelSettings, Config(), backbone_width=0.125, image_size=32, pooling="avg")
+    settings = model_settings(Config(), backbone_width=0.125, image_size=32, pooling="avg")
     with training_scope(strategy, "float32"):
         keras.utils.set_random_seed(0)
         model = build_model(settings, CLASSES)
@@ -47,7 +47,7 @@ def main():
     # half batch, as each replica computes them, are known exactly.
     bn = next(layer for layer in one.layers if isinstance(layer, keras.layers.BatchNormalization))
     keras.utils.set_random_seed(0)
-    fresh = build_model(pick(ModelSettings, Config(), backbone_width=0.125, image_size=32, pooling="avg"), CLASSES)
+    fresh = build_model(model_settings(Config(), backbone_width=0.125, image_size=32, pooling="avg"), CLASSES)
     stem = keras.Model(fresh.inputs, fresh.get_layer(bn.name).input)(images).numpy().astype("float64")
     halves = [stem[: GLOBAL_BATCH // 2], stem[GLOBAL_BATCH // 2:]]
     m = bn.momentum

@@ -1,17 +1,21 @@
 """Backbone weights from another model's file: all of the backbone or nothing, the head only for the same classes."""
 
 import json
+import os
 import shutil
 
 import h5py
 import keras
 import numpy as np
 import pytest
+from tiny_run import tiny_config
 
+import multi_label.tasks.train as train_module
 from multi_label import trained_run
 from multi_label.backbone_weights import CLASSES_FILE, backbone_layers, load_backbone_weights
 from multi_label.model import ModelSettings, build_model
 from utils.config import ConfigError
+from utils.run_folder import run_folders
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -39,6 +43,15 @@ def assert_same(a, b):
     assert a.keys() == b.keys() and a
     for path in a:
         np.testing.assert_array_equal(a[path], b[path], err_msg=path)
+
+
+def assert_differ(a, b):
+    """Some variable of `a` differs from `b`'s of the same path: a copy from one to the other would be seen."""
+    assert any(path in b and not np.array_equal(a[path], b[path]) for path in a), "the models start alike"
+
+
+def backbone_values(model):
+    return {variable.path: np.array(variable) for layer in backbone_layers(model) for variable in layer.weights}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +90,8 @@ def test_the_same_architecture_loads_every_backbone_variable(source, name, capsy
     model, folder = source
     target = fresh(seed=1)
     head = head_values(target)
+    assert_differ(backbone_values(target), backbone_values(model))
+    assert_differ(head, head_values(model))
     load_backbone_weights(target, str(folder / name), class_names=CLASSES)
     for layer in backbone_layers(target):
         for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True):
@@ -108,6 +123,7 @@ def test_another_head_for_the_same_classes_loads_the_backbone_and_starts_the_hea
                                                   "[(256, 3), (3,)] here")]:
         target = fresh(seed=1, **changes)
         head = head_values(target)
+        assert_differ(backbone_values(target), backbone_values(model))
         load_backbone_weights(target, path, class_names=CLASSES)
         for layer in backbone_layers(target):
             for a, b in zip(layer.weights, model.get_layer(layer.name).weights, strict=True):
@@ -141,6 +157,7 @@ def test_head_copied_only_when_classes_json_beside_names_the_same_classes(source
     model, folder = source
     same = copy_to(tmp_path / "same", folder, name, CLASSES)
     target = fresh()
+    assert_differ(head_values(target), head_values(model))
     load_backbone_weights(target, same, class_names=CLASSES)
     assert_same(head_values(target), head_values(model))
     assert "head starts fresh" not in capsys.readouterr().out
@@ -186,8 +203,34 @@ def test_a_broken_or_foreign_file_gets_one_line(tmp_path):
         load_backbone_weights(model, str(empty), class_names=CLASSES)
 
 
-def test_the_classes_file_is_the_one_training_writes():
-    assert CLASSES_FILE == trained_run.CLASSES_FILE
+def test_the_classes_file_is_the_one_training_writes(data_dir, tmp_path, monkeypatch, capsys):
+    """A run folder as training leaves it (classes.json, then best.keras) gives its head to a model of its classes."""
+    monkeypatch.chdir(tmp_path)
+    given = {}
+
+    class Stopped(Exception):
+        """train() stopped where it builds the model: it has written classes.json, nothing more is needed."""
+
+    def stop(settings, num_classes, **options):
+        given.update(options, num_classes=num_classes)
+        raise Stopped
+
+    monkeypatch.setattr(train_module, "build_model", stop)
+    with pytest.raises(Stopped):
+        train_module.train(tiny_config(data_dir, run_name="classes", test_labels=""))
+    class_names = given["class_names"]  # as train() gives them to build_model, which passes them on here
+    assert len(class_names) == given["num_classes"] > 1
+    # the run's best.keras, where mode=test looks for it (models/<run_name>/best.keras)
+    path = os.path.join(run_folders("classes")[0], trained_run.BEST_FILE)
+    assert not os.path.exists(path)
+    model = fresh(seed=0, classes=len(class_names))
+    model.save(path)
+    target = fresh(seed=1, classes=len(class_names))
+    assert_differ(head_values(target), head_values(model))
+    load_backbone_weights(target, path, class_names=class_names)
+    assert_same(values(target), values(model))  # backbone and head
+    assert "head starts fresh" not in capsys.readouterr().out
+    assert trained_run.saved_class_names(path) == class_names  # and mode=test/predict read the same file
 
 
 @pytest.mark.slow  # three keras.applications models (about 15 s on two CPU cores)

@@ -17,8 +17,8 @@ from multi_label.optim.finetune import FreezeBackbone, fine_tuning_callbacks, sc
 from utils.config import ConfigError, load_config
 
 # the smallest setting of each family: hand-written ResNets at 1/8 width, MobileNets at their
-# smallest alpha; the other keras.applications models have a fixed width
-TINY_WIDTH = {"mobilenetv2": 0.35, "mobilenetv3_small": 0.75, "mobilenetv3_large": 0.75}
+# smallest alpha; the other keras.applications models and EfficientNet-Lite0 have a fixed width
+TINY_WIDTH = {"mobilenetv2": 0.35, "mobilenetv3_small": 0.75, "mobilenetv3_large": 0.75, "efficientnet_lite0": 1.0}
 # The deep variants (8-15 s each on two CPU cores, mostly `.keras` loading) are marked slow: CI
 # runs them, `python -m pytest -m "not slow"` leaves them out; each shares its code with a
 # shallower sibling.
@@ -65,6 +65,7 @@ def test_published_parameter_counts():
         "preact_resnet50": 25.557e6 - 2049000,  # the pre-activation ResNet-50 has ResNet-50's convolutions
         "convnext_tiny": 28.6e6 - 769000,  # Liu et al. 2022
         "efficientnetv2_b0": 7.2e6 - 1281000,  # Keras applications table
+        "efficientnet_lite0": 4.7e6 - 1281000,  # TensorFlow TPU repository's EfficientNet-Lite table
     }
     for name, published in expected.items():
         inputs = keras.Input((224, 224, 3))
@@ -148,7 +149,7 @@ def test_imagenet_offline_is_one_clear_error(monkeypatch, tmp_path):
     assert message.startswith(f"backbone_weights='imagenet': cannot download {file_name} "
                               "(https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/")
     assert f"pass its local path as backbone_weights=<path>/{file_name}" in message
-    with pytest.raises(ConfigError, match="Keras publishes no ImageNet weights for backbone='resnet18'"):
+    with pytest.raises(ConfigError, match="there are no ImageNet weights for backbone='resnet18'"):
         build_model(ModelSettings(backbone_weights="imagenet", backbone_width=0.125), num_classes=3)
 
 

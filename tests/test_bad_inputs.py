@@ -70,19 +70,19 @@ GROUPS = ["head='groups'", "groups={'a': 3, 'b': 2}"]
                                       "expected warmup_epochs < epochs"),
     (["min_lr=0.1", "lr=0.01"], "min_lr=0.1 with lr=0.01: the lowest learning rate is above the peak; expected "
                                 "min_lr <= lr"),
-    ([*GROUPS, "mixup_alpha=0.2"], "head='groups' with mixup_alpha=0.2: MixUp mixes label vectors, but a group's "
-                                   "label is one class index; expected mixup_alpha=0"),
-    ([*GROUPS, "cutmix_alpha=1.0"], "head='groups' with cutmix_alpha=1.0: CutMix mixes label vectors, but a group's "
-                                    "label is one class index; expected cutmix_alpha=0"),
+    ([*GROUPS, "mixup_alpha=0.2"], "mixup_alpha=0.2 would be ignored with head='groups': MixUp mixes label vectors, "
+                                   "but a group's label is one class index; set mixup_alpha=0"),
+    ([*GROUPS, "cutmix_alpha=1.0"], "cutmix_alpha=1.0 would be ignored with head='groups': CutMix mixes label "
+                                    "vectors, but a group's label is one class index; set cutmix_alpha=0"),
     ([*GROUPS, "repeat_factor_threshold=0.05"],
-     "head='groups' with repeat_factor_threshold=0.05: repeat-factor sampling counts the positives of each class "
-     "column, but a group's label is one class index; expected repeat_factor_threshold=0"),
-    ([*GROUPS, "pos_weight='auto'"], "head='groups' with pos_weight='auto': the one-of-K losses have no positive "
-                                     "weight per class, so it would be ignored; expected pos_weight=None"),
-    ([*GROUPS, "loss='focal'"], "head='groups' with loss='focal' and focal_alpha=0.25: the one-of-K focal loss has "
-                                "no class weighting, so focal_alpha would be ignored; set focal_alpha=-1 (off)"),
-    ([*GROUPS, "loss='asl'"], "head='groups' with loss='asl' and asl_clip=0.05: the one-of-K ASL has no probability "
-                              "shift, so asl_clip would be ignored; set asl_clip=0"),
+     "repeat_factor_threshold=0.05 would be ignored with head='groups': repeat-factor sampling counts the positives "
+     "of each class column, but a group's label is one class index; set repeat_factor_threshold=0"),
+    ([*GROUPS, "pos_weight='auto'"], "pos_weight='auto' would be ignored with head='groups': the one-of-K losses have "
+                                     "no positive weight per class; set pos_weight=None"),
+    ([*GROUPS, "loss='focal'"], "focal_alpha=0.25 would be ignored with head='groups' and loss='focal': the one-of-K "
+                                "focal loss has no class weighting; set focal_alpha=-1 (off)"),
+    ([*GROUPS, "loss='asl'"], "asl_clip=0.05 would be ignored with head='groups' and loss='asl': the one-of-K ASL has "
+                              "no probability shift; set asl_clip=0"),
     (["head='groups'"], "head='groups' with groups=None: head='groups' and a groups dict ({group: number of "
                         "classes}) go together"),
     (["head='csra'", "csra_heads=2", "csra_temperatures=[1]"],

@@ -11,14 +11,14 @@ from test_resume_state import backup, history, kill_when
 
 from configs import Config
 from multi_label.losses import BinaryCrossEntropy
-from multi_label.model import ModelSettings, backbone_layers, build_model
+from multi_label.model import backbone_layers, build_model
 from multi_label.optim.finetune import FreezeBackbone
 from multi_label.optim.schedule_callbacks import LearningRateLogger, schedule_callbacks
 from multi_label.optim.schedules import ScheduleSettings, WarmupCosine, build_schedule
 from multi_label.optim.stage_schedule import BalancedStage, main_schedule
+from multi_label.tasks.settings import model_settings
 from multi_label.training.balanced_stage import BalancedStageStart, head_layers, stage_started
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 # ------------------------------------------------------------------ the learning rate
 
@@ -56,7 +56,7 @@ def test_the_plateau_schedule_cuts_the_first_stage_only():
 
 def tiny_model():
     keras.utils.set_random_seed(0)
-    model = build_model(pick(ModelSettings, Config(backbone_width=0.125, image_size=32)), 3)
+    model = build_model(model_settings(Config(backbone_width=0.125, image_size=32)), 3)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=BinaryCrossEntropy())
     return model
 

@@ -3,39 +3,36 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run_in_process
 from tiny_run import save_tiny_model, tiny_config
 
-from dataset.pipeline import PipelineSettings, make_dataset
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.calibration import fit_and_save_calibration
+from dataset.pipeline import make_dataset
+from dataset.run_splits import load_split
+from multi_label.calibration import fit_and_save_calibration, load_calibration
 from multi_label.evaluation.inference import predict_dataset, sigmoid
 from multi_label.evaluation.metrics import binarize
 from multi_label.evaluation.thresholds import fit_temperature, fit_thresholds, save_thresholds
-from multi_label.trained_run import load_calibration
+from multi_label.tasks.settings import pipeline_settings, split_settings
 from utils.config import ConfigError
-from utils.settings import pick
 
 
 def fit(config, path):
     """Fits and saves the calibration of the model at `path` as training does, on the config's val_labels."""
-    val = load_split(pick(SplitSettings, config), "val_labels")
-    return fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
+    val = load_split(split_settings(config), "val_labels")
+    return fit_and_save_calibration(path, val, pipeline_settings(config), threshold=config.threshold)
 
 
 def calibration(config, path, names):
     """The Calibration that test and predict would use with `config`."""
-    return load_calibration(path, names, thresholds=config.thresholds, threshold=config.threshold,
+    return load_calibration(path, names, class_thresholds=config.class_thresholds, threshold=config.threshold,
                             temperature_scaling=config.temperature_scaling)
 
 
 def val_names(config):
-    return load_split(pick(SplitSettings, config), "val_labels").class_names
+    return load_split(split_settings(config), "val_labels").class_names
 
 
 @pytest.fixture
@@ -48,8 +45,8 @@ def fitted(data_dir, tmp_path):
 
 def test_fit_saves_the_validation_optimum_by_class_name(fitted):
     config, path, model, info = fitted
-    table = load_split(pick(SplitSettings, config), "val_labels")
-    dataset = make_dataset(table.images, table.labels, pick(PipelineSettings, config), training=False)
+    table = load_split(split_settings(config), "val_labels")
+    dataset = make_dataset(table.images, table.labels, pipeline_settings(config), training=False)
     logits, labels, _ = predict_dataset(model, dataset)
     folder = os.path.dirname(path)
     saved = json.loads(open(os.path.join(folder, "thresholds.json")).read())["thresholds"]
@@ -76,7 +73,7 @@ def test_load_uses_fitted_or_fixed_as_configured(fitted):
     names = val_names(config)
     used = calibration(config, path, names)
     assert used.kind == "fitted" and np.allclose(used.thresholds, saved) and used.temperature is None
-    fixed = calibration(dataclasses.replace(config, thresholds="fixed", threshold=0.3), path, names)
+    fixed = calibration(dataclasses.replace(config, class_thresholds="fixed", threshold=0.3), path, names)
     assert fixed.kind == "fixed" and np.all(fixed.thresholds == 0.3) and np.allclose(fixed.fitted, saved)
 
 
@@ -91,7 +88,7 @@ def test_temperature_scales_probabilities_not_fitted_decisions(fitted):
     np.testing.assert_allclose(scaled.probabilities(logits), sigmoid(logits / info["temperature"]))
     assert np.array_equal(scaled.predict(logits), binarize(sigmoid(logits), plain.thresholds))
     assert np.array_equal(plain.predict(logits), scaled.predict(logits))
-    fixed = dataclasses.replace(config, temperature_scaling=True, thresholds="fixed", threshold=0.7)
+    fixed = dataclasses.replace(config, temperature_scaling=True, class_thresholds="fixed", threshold=0.7)
     fixed = calibration(fixed, path, names)  # a fixed threshold applies to the calibrated probabilities
     assert np.array_equal(fixed.predict(logits), sigmoid(logits / info["temperature"]) >= 0.7)
 
@@ -136,15 +133,14 @@ def test_training_run_fits_thresholds_and_test_reports_both_cf1(data_dir, tmp_pa
     args = [f"{k}={getattr(config, k)}" for k in ("train_labels", "val_labels", "test_labels")]
     args += ["image_size=32", "backbone_width=0.125", "batch_size=8", "shuffle_buffer=16", "epochs=1",
              "run_name=cal", "report=False", "lr_schedule=constant"]
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    status, output = run_in_process(tmp_path, *args)  # run.py's work, without a subprocess's TensorFlow start
+    assert status == 0, output[-3000:]
     run_dir = tmp_path / "models" / "cal"
     assert (run_dir / "thresholds.json").is_file() and (run_dir / "calibration.json").is_file()
-    assert "Fitted per-class thresholds on 6 validation images" in result.stdout
+    assert "Fitted per-class thresholds on 6 validation images" in output
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["thresholds_in_use"] == "fitted"
-    assert f"Test CF1 at the fixed threshold 0.5: {metrics['at_fixed_threshold']['CF1']:.4f}" in result.stdout
+    assert f"Test CF1 at the fixed threshold 0.5: {metrics['at_fixed_threshold']['CF1']:.4f}" in output
     assert (f"Test CF1 at per-class thresholds fitted on validation: {metrics['at_fitted_thresholds']['CF1']:.4f}"
-            in result.stdout)
+            in output)
     assert not (run_dir / "report").exists()

@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT
 
 from configs import Config
-from utils.config import ConfigError, _check_type, load_config, reference_table
+from utils.config import RENAMED, ConfigError, _check_type, load_config, reference_table, renamed_settings
+from utils.run_folder import changed_settings
 
 
 def test_defaults_and_overrides():
@@ -109,3 +110,22 @@ def test_run_py_prints_one_line_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: unknown setting 'batchsize' (command line); did you mean 'batch_size'?"
     assert not (tmp_path / "models").exists() and not (tmp_path / "data").exists()  # no work started
+
+
+@pytest.mark.parametrize("old, new", sorted(RENAMED.items()))
+def test_a_renamed_setting_stops_with_one_line_naming_the_new_one(tmp_path, old, new):
+    assert new in {field.name for field in dataclasses.fields(Config)} and old not in vars(Config())
+    with pytest.raises(ConfigError, match=rf"^setting '{old}' \(command line\) is now called '{new}'; write {new}="):
+        load_config([f"{old}='fixed'"])
+    path = tmp_path / "mine.py"
+    path.write_text(f"{old} = 'fixed'\n")
+    with pytest.raises(ConfigError, match=rf"^setting '{old}' \({path}\) is now called '{new}'"):
+        load_config([f"config={path}"])
+
+
+def test_a_run_saved_under_old_setting_names_resumes_under_the_new_ones():
+    saved = {"weight_decay_conv": 5e-5, "thresholds": "fitted", "lr": 0.004}
+    assert renamed_settings(saved) == {"l2_kernels": 5e-5, "class_thresholds": "fitted", "lr": 0.004}
+    now = dataclasses.asdict(Config())
+    assert changed_settings(renamed_settings(saved), now) == []
+    assert changed_settings(renamed_settings({**saved, "weight_decay_conv": 1e-3}), now) == ["l2_kernels"]

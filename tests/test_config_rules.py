@@ -1,4 +1,4 @@
-"""The rules between settings (utils/config_rules.py): each stops `load_config` with its one line."""
+"""The rules between settings (utils/rules/): each stops `load_config` with its one line."""
 
 import dataclasses
 
@@ -6,10 +6,10 @@ import pytest
 
 from configs import Config
 from utils.config import ConfigError, load_config
-from utils.config_rules import RULES
+from utils.rules import RULES
 
 GROUPS = {"head": "groups", "groups": {"colour": 3, "type": 2}}
-GROUPS_HEAD = "head='groups' with "
+IGNORED_WITH_GROUPS = " would be ignored with head='groups': "
 PRUNABLE = ("['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext18', 'resnext50_32x4d', "
             "'resnext101_32x8d', 'preact_resnet18', 'preact_resnet34', 'preact_resnet50', 'preact_resnet101', "
             "'mixnet18']")
@@ -34,8 +34,8 @@ BROKEN = [
     ({"pooling": "class_token"},
      "pooling='class_token' with backbone='resnet18': only keras-hub ViT presets (backbone='hub:<preset>') give a "
      "class token; choose avg, max, avg+max or flatten"),
-    ({"tfrecord_dir": "records"}, "tfrecord_dir='records' with data_format='files': only data_format='tfrecord' "
-                                  "reads tfrecord_dir; set data_format='tfrecord', or tfrecord_dir=''"),
+    ({"tfrecord_dir": "records"}, "tfrecord_dir='records' would be ignored with data_format='files': only "
+                                  "data_format='tfrecord' reads it; set data_format='tfrecord', or tfrecord_dir=''"),
     ({"head": "groups"}, "head='groups' with groups=None: head='groups' and a groups dict ({group: number of "
                          "classes}) go together"),
     ({"groups": {"a": 3}}, "head='linear' with groups={'a': 3}: head='groups' and a groups dict ({group: number of "
@@ -45,26 +45,28 @@ BROKEN = [
     ({"head": "csra", "csra_heads": 3}, "csra_heads=3 has no temperature set in the paper; use 1, 2, 4, 6 or 8, or "
                                         "list one temperature per head in csra_temperatures"),
     ({"csra_temperatures": [1, 99], "csra_heads": 2},
-     "csra_temperatures=[1, 99] with head='linear': only head='csra' reads csra_temperatures; set head='csra', or "
+     "csra_temperatures=[1, 99] would be ignored with head='linear': only head='csra' reads it; set head='csra', or "
      "csra_temperatures=None"),
-    ({"head": "csra", "pooling": "flatten"}, "pooling='flatten' with head='csra': only head 'linear' or 'groups' pools "
-                                             "the feature map; choose one of them, or leave pooling at its default"),
-    ({"label_embeddings": "glove.txt"}, "label_embeddings='glove.txt' with head='linear': only head 'ml_gcn' or "
-                                        "'ssgrl' reads word vectors; choose one of them, or label_embeddings=''"),
+    ({"head": "csra", "pooling": "flatten"},
+     "pooling='flatten' would be ignored with head='csra': only head 'linear' or 'groups' pools the feature map; "
+     "choose one of them, or leave pooling at its default"),
+    ({"label_embeddings": "glove.txt"},
+     "label_embeddings='glove.txt' would be ignored with head='linear': only head 'ml_gcn' or 'ssgrl' reads word "
+     "vectors; choose one of them, or label_embeddings=''"),
     ({"head": "query2label", "decoder_width": 100, "decoder_heads": 8},
      "decoder_width=100 with decoder_heads=8: each attention head takes decoder_width / decoder_heads channels; "
      "expected a multiple of 8"),
-    ({"head": "csra", "decoder_layers": 2}, "decoder_layers=2 with head='csra': only head 'query2label' or "
-                                            "'ml_decoder' has decoder layers; choose one of them, or "
-                                            "decoder_layers=None"),
+    ({"head": "csra", "decoder_layers": 2},
+     "decoder_layers=2 would be ignored with head='csra': only head 'query2label' or 'ml_decoder' has decoder layers; "
+     "choose one of them, or decoder_layers=None"),
     ({"head": "query2label", "ml_decoder_groups": 20},
-     "ml_decoder_groups=20 with head='query2label': only head='ml_decoder' reads ml_decoder_groups; set "
+     "ml_decoder_groups=20 would be ignored with head='query2label': only head='ml_decoder' reads it; set "
      "head='ml_decoder', or ml_decoder_groups=None"),
-    ({"backbone_weights": "imagenet"}, "backbone_weights='imagenet': Keras publishes no ImageNet weights for "
-                                       "backbone='resnet18'; use one of ['convnext_tiny', 'efficientnetv2_b0', "
-                                       "'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', 'keras_resnet50', "
-                                       "'keras_resnet50v2', 'mobilenetv2', 'mobilenetv3_large', 'mobilenetv3_small'], "
-                                       "or a weights file path"),
+    ({"backbone_weights": "imagenet"}, "backbone_weights='imagenet': there are no ImageNet weights for "
+                                       "backbone='resnet18'; use one of ['convnext_tiny', 'efficientnet_lite0', "
+                                       "'efficientnetv2_b0', 'efficientnetv2_s', 'keras_resnet101', "
+                                       "'keras_resnet101v2', 'keras_resnet50', 'keras_resnet50v2', 'mobilenetv2', "
+                                       "'mobilenetv3_large', 'mobilenetv3_small'], or a weights file path"),
     ({"backbone_weights": "resnet_notop.h5", "backbone": "resnet34"},
      "backbone_weights='resnet_notop.h5': a Keras *_notop.h5 file loads into the keras.applications backbones "
      "['convnext_tiny', 'efficientnetv2_b0', 'efficientnetv2_s', 'keras_resnet101', 'keras_resnet101v2', "
@@ -77,30 +79,29 @@ BROKEN = [
     ({"backbone_weights": "torchvision"},
      "backbone_width=0.25 with backbone_weights='torchvision': torchvision publishes the width-1.0 networks only; "
      "expected backbone_width=1.0"),
-    ({**GROUPS, "mixup_alpha": 0.2}, GROUPS_HEAD + "mixup_alpha=0.2: MixUp mixes label vectors, but a group's label "
-                                                   "is one class index; expected mixup_alpha=0"),
-    ({**GROUPS, "cutmix_alpha": 1.0}, GROUPS_HEAD + "cutmix_alpha=1.0: CutMix mixes label vectors, but a group's "
-                                                    "label is one class index; expected cutmix_alpha=0"),
+    ({**GROUPS, "mixup_alpha": 0.2}, "mixup_alpha=0.2" + IGNORED_WITH_GROUPS + "MixUp mixes label vectors, but a "
+                                     "group's label is one class index; set mixup_alpha=0"),
+    ({**GROUPS, "cutmix_alpha": 1.0}, "cutmix_alpha=1.0" + IGNORED_WITH_GROUPS + "CutMix mixes label vectors, but a "
+                                      "group's label is one class index; set cutmix_alpha=0"),
     ({**GROUPS, "repeat_factor_threshold": 0.05},
-     GROUPS_HEAD + "repeat_factor_threshold=0.05: repeat-factor sampling counts the positives of each class column, "
-                   "but a group's label is one class index; expected repeat_factor_threshold=0"),
-    ({**GROUPS, "pos_weight": "auto"}, GROUPS_HEAD + "pos_weight='auto': the one-of-K losses have no positive weight "
-                                                     "per class, so it would be ignored; expected pos_weight=None"),
-    ({**GROUPS, "loss": "focal"}, "head='groups' with loss='focal' and focal_alpha=0.25: the one-of-K focal loss has "
-                                  "no class weighting, so focal_alpha would be ignored; set focal_alpha=-1 (off)"),
-    ({**GROUPS, "loss": "asl"}, "head='groups' with loss='asl' and asl_clip=0.05: the one-of-K ASL has no "
-                                "probability shift, so asl_clip would be ignored; set asl_clip=0"),
-    ({**GROUPS, "temperature_scaling": True}, GROUPS_HEAD + "temperature_scaling=True: a temperature is fitted for "
-                                                            "sigmoid outputs only, so it would be ignored; expected "
-                                                            "temperature_scaling=False"),
+     "repeat_factor_threshold=0.05" + IGNORED_WITH_GROUPS + "repeat-factor sampling counts the positives of each "
+     "class column, but a group's label is one class index; set repeat_factor_threshold=0"),
+    ({**GROUPS, "pos_weight": "auto"}, "pos_weight='auto'" + IGNORED_WITH_GROUPS + "the one-of-K losses have no "
+                                       "positive weight per class; set pos_weight=None"),
+    ({**GROUPS, "loss": "focal"}, "focal_alpha=0.25 would be ignored with head='groups' and loss='focal': the one-of-K "
+                                  "focal loss has no class weighting; set focal_alpha=-1 (off)"),
+    ({**GROUPS, "loss": "asl"}, "asl_clip=0.05 would be ignored with head='groups' and loss='asl': the one-of-K ASL "
+                                "has no probability shift; set asl_clip=0"),
+    ({**GROUPS, "temperature_scaling": True}, "temperature_scaling=True" + IGNORED_WITH_GROUPS + "a temperature is "
+                                              "fitted for sigmoid outputs only; set temperature_scaling=False"),
     ({**GROUPS, "class_weighting": "inverse"},
-     GROUPS_HEAD + "class_weighting='inverse': the one-of-K losses have no positive and negative term per class to "
-                   "weight; expected class_weighting='none'"),
+     "class_weighting='inverse'" + IGNORED_WITH_GROUPS + "the one-of-K losses have no positive and negative term per "
+     "class to weight; set class_weighting='none'"),
     ({**GROUPS, "balanced_epochs": 2},
-     GROUPS_HEAD + "balanced_epochs=2: class-balanced sampling counts the positives of each class column, not group "
-                   "indices; expected balanced_epochs=0"),
-    ({"balanced_lr": 0.001}, "balanced_lr=0.001 with balanced_epochs=0: only the balanced stage reads balanced_lr; set "
-                             "balanced_epochs, or balanced_lr=None"),
+     "balanced_epochs=2" + IGNORED_WITH_GROUPS + "class-balanced sampling counts the positives of each class column, "
+     "not group indices; set balanced_epochs=0"),
+    ({"balanced_lr": 0.001}, "balanced_lr=0.001 would be ignored with balanced_epochs=0: only the balanced stage reads "
+                             "it; set balanced_epochs, or balanced_lr=None"),
     ({"pos_weight": "auto", "class_weighting": "effective_number"},
      "pos_weight='auto' with class_weighting='effective_number': both weight the positive term (pos_weight='auto' is "
      "class_weighting='inverse'); set one of them"),
@@ -112,8 +113,8 @@ BROKEN = [
      "set one of them to 0"),
     ({"lr_schedule": "step"}, "lr_schedule='step' with lr_steps=None: the step schedule follows the lr_steps table; "
                               "set lr_steps={epoch: multiplier of lr}, e.g. {30: 0.1, 60: 0.01}"),
-    ({"lr_steps": {3: 0.1}}, "lr_steps={3: 0.1} with lr_schedule='cosine': only lr_schedule='step' reads lr_steps; "
-                             "set lr_schedule='step', or lr_steps=None"),
+    ({"lr_steps": {3: 0.1}}, "lr_steps={3: 0.1} would be ignored with lr_schedule='cosine': only lr_schedule='step' "
+                             "reads it; set lr_schedule='step', or lr_steps=None"),
     ({"warmup_epochs": 8, "epochs": 8}, "warmup_epochs=8.0 with epochs=8: the warmup would last the whole training; "
                                         "expected warmup_epochs < epochs"),
     ({"min_lr": 0.1, "lr": 0.01}, "min_lr=0.1 with lr=0.01: the lowest learning rate is above the peak; expected "
@@ -145,13 +146,13 @@ BROKEN = [
      "mode=prune with backbone='convnext_tiny': network slimming prunes the hand-written backbones " + PRUNABLE
      + " only; choose one of them"),
     ({"loss": "hill", "unknown_labels": "negative"},
-     "unknown_labels='negative' with loss='hill': loss 'hill', 'splc', 'llr' or 'epr' gives -1 labels a term of its "
-     "own; expected unknown_labels='ignore'"),
+     "unknown_labels='negative' would be ignored with loss='hill': loss 'hill', 'splc', 'llr' or 'epr' gives -1 "
+     "labels a term of its own; set unknown_labels='ignore'"),
     ({**GROUPS, "unknown_labels": "weighted"},
-     GROUPS_HEAD + "unknown_labels='weighted': the one-of-K losses leave an unknown (-1) group label out, there is "
-     "no negative to take it for; expected unknown_labels='ignore'"),
+     "unknown_labels='weighted'" + IGNORED_WITH_GROUPS + "the one-of-K losses leave an unknown (-1) group label out, "
+     "there is no negative to take it for; set unknown_labels='ignore'"),
     ({**GROUPS, "loss": "llr"},
-     GROUPS_HEAD + "loss='llr': the partial-label losses have no one-of-K version; choose bce, focal, ghm or asl"),
+     "head='groups' with loss='llr': the partial-label losses have no one-of-K version; choose bce, focal, ghm or asl"),
     ({"mode": "find_label_errors", "train_labels": ""},
      "train_labels is empty; mode=find_label_errors needs the label file to check"),
     ({**GROUPS, "mode": "find_label_errors"},
@@ -188,6 +189,7 @@ ALLOWED = [
     {"head": "ml_decoder", "decoder_layers": 2, "ml_decoder_groups": 20, "decoder_width": 96, "decoder_heads": 4},
     {"head": "linear", "decoder_width": 96, "decoder_heads": 4},  # working defaults of another head: left alone
     {"backbone": "convnext_tiny", "backbone_weights": "imagenet"},
+    {"backbone": "efficientnet_lite0", "backbone_weights": "imagenet"},  # from its pip package
     {"backbone": "resnet50", "normalization": "standardize"},
     {**GROUPS, "class_names": ["colour", "type"]},
     {"backbone": "mobilenetv2", "backbone_weights": "resnet_notop.h5"},
@@ -201,7 +203,7 @@ ALLOWED = [
     {**GROUPS, "mode": "predict", "input": "photos"},  # every mode handles a groups head
     {**GROUPS, "mode": "debug"},
     {**GROUPS, "mode": "convert"},
-    {"backbone": "mixnet18", "slimming_l1": 1e-4, "weight_decay_bn_gamma": 1e-5},
+    {"backbone": "mixnet18", "slimming_l1": 1e-4, "l2_bn_gamma": 1e-5},
     {"mode": "prune", "backbone": "resnext18", "prune_ratio": 0.7, "pruned_channels": "channels.json"},
     {"loss": "focal", "unknown_labels": "weighted", "class_weighting": "effective_number"},
     {"loss": "splc", "splc_start_epoch": 0, "label_smoothing": 0.1, "mixup_alpha": 0.2},  # soft known targets

@@ -12,7 +12,9 @@ from PIL import Image
 
 from configs import Config
 from dataset.labels import read_labels
-from multi_label.tasks.data import run_check, run_import, run_stats
+from multi_label.tasks.check_labels import run_check
+from multi_label.tasks.import_labels import run_import
+from multi_label.tasks.label_stats import run_stats
 from utils.config import ConfigError
 from utils.run_folder import run_folders
 

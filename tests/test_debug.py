@@ -10,11 +10,11 @@ import tensorflow as tf
 from tiny_run import save_tiny_model, tiny_config
 
 from multi_label.evaluation.layer_statistics import COLUMNS, first_nonfinite, layer_statistics
-from multi_label.losses import LossSettings, build_loss
-from multi_label.model import ModelSettings, build_model
+from multi_label.losses import build_loss
+from multi_label.model import build_model
 from multi_label.tasks.debug import run_debug
+from multi_label.tasks.settings import loss_settings, model_settings
 from utils.config import ConfigError
-from utils.settings import pick
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def batch():
 def tiny_model(data_dir):
     config = tiny_config(data_dir)
     keras.utils.set_random_seed(0)
-    return config, build_model(pick(ModelSettings, config), 10)
+    return config, build_model(model_settings(config), 10)
 
 
 def by_layer(rows):
@@ -66,7 +66,7 @@ def test_run_debug_writes_table_csv_and_histograms(data_dir, tmp_path, monkeypat
 
 def test_gradient_statistics_are_the_true_gradients(data_dir, batch):
     config, model = tiny_model(data_dir)
-    loss = build_loss(pick(LossSettings, config))
+    loss = build_loss(loss_settings(config))
     rows, tensors, value = layer_statistics(model, loss, *batch)
     with tf.GradientTape() as tape:
         reference = loss(batch[1], model(batch[0], training=True))
@@ -83,20 +83,20 @@ def test_broken_layers_are_flagged(data_dir, batch):
     stem = model.get_layer("resnet18_stem_conv")
     kernel = stem.kernel.numpy()
     stem.kernel.assign(np.zeros(kernel.shape))  # constant input to the stem BN: all zeros after ReLU
-    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(loss_settings(config)), *batch)[0])
     assert "dead" in rows["resnet18_stem_relu"]["flags"] and rows["resnet18_stem_relu"]["dead_channels"] == 1
     stem.kernel.assign(kernel)
 
     logits = model.get_layer("logits")
     logits.kernel.assign(logits.kernel.numpy() * 1e7)
-    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(loss_settings(config)), *batch)[0])
     assert "exploding" in rows["logits"]["flags"] and "dead" not in rows["resnet18_stem_relu"]["flags"]
 
     conv = model.get_layer("resnet18_s2_b1_conv1")
     kernel = conv.kernel.numpy()
     kernel[0, 0, 0, 0] = np.nan
     conv.kernel.assign(kernel)
-    rows = by_layer(layer_statistics(model, build_loss(pick(LossSettings, config)), *batch)[0])
+    rows = by_layer(layer_statistics(model, build_loss(loss_settings(config)), *batch)[0])
     assert "nan/inf" in rows["resnet18_s2_b1_conv1"]["flags"] and rows["resnet18_s2_b1_conv1"]["out_nan"] > 0
     assert rows["resnet18_s1_b1_conv1"]["out_nan"] == 0  # upstream: only its gradient turns NaN
     assert first_nonfinite(list(rows.values())) == "resnet18_s2_b1_conv1"

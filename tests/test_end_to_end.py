@@ -10,7 +10,7 @@ import time
 
 import keras
 import numpy as np
-from conftest import ROOT
+from conftest import ROOT, copy_run, run_in_process
 
 import multi_label.model  # noqa: F401  registers the custom layers (normalisation, fused BatchNorm, heads) for loading
 
@@ -19,9 +19,9 @@ TINY = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=
         "precision='float32'"]
 
 
-def run(cwd, *args, timeout=300):
+def run(cwd, *args, timeout=300, settings=TINY):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *TINY, *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *settings, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -30,33 +30,33 @@ def history_epochs(folder):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-def test_train_then_test_then_resume(tmp_path):
-    result = run(tmp_path, "epochs=2", "run_name=tiny")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = tmp_path / "models" / "tiny"
+def test_train_then_test_then_resume(tiny_trained_run, tmp_path):
+    trained, settings, result = tiny_trained_run  # python run.py <settings> epochs=2 (conftest): 42/6/12 images
+    folder = copy_run(trained, tmp_path / "run")  # the runs below write into the run's folder
+    run_dir = folder / "models" / "tiny"
     for name in ["best.keras", "last.keras", "config.json", "classes.json", "history.csv", "metrics.json",
                  "predictions.csv", "best.json"]:
         assert (run_dir / name).is_file(), name
-    assert (tmp_path / "logs" / "tiny").is_dir()
+    assert (folder / "logs" / "tiny").is_dir()
     assert history_epochs(run_dir) == [0, 1]
     assert "val_mAP = " in result.stdout and "Test mAP: " in result.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert 0 < metrics["mAP"] <= 1 and metrics["images"] == 32
+    assert 0 < metrics["mAP"] <= 1 and metrics["images"] == 12
     with open(run_dir / "predictions.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0][0] == "image" and len(rows) == 33 and rows[1][0].startswith("test/")
+    assert rows[0][0] == "image" and len(rows) == 13 and rows[1][0].startswith("test/")
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2
 
-    tested = run(tmp_path, "mode=test", "run_name=tiny")
-    assert tested.returncode == 0, tested.stderr[-3000:]
-    assert f"Test mAP: {metrics['mAP']:.4f}" in tested.stdout  # the same model gives the same figure
+    status, tested = run_in_process(folder, *settings, "mode=test")  # what test does; no command line to test
+    assert status == 0, tested[-3000:]
+    assert f"Test mAP: {metrics['mAP']:.4f}" in tested  # the same model gives the same figure
 
-    again = run(tmp_path, "epochs=2", "run_name=tiny")  # the same command after completion trains nothing more
+    again = run(folder, "epochs=2", settings=settings)  # the same command after completion trains nothing more
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Resuming from the backup after epoch 2" in again.stdout
     assert history_epochs(run_dir) == [0, 1]
 
-    other = run(tmp_path, "epochs=3", "lr=0.01", "run_name=tiny")
+    other = run(folder, "epochs=3", "lr=0.01", settings=settings)
     assert other.returncode == 2
     assert other.stderr.strip().splitlines()[-1].startswith("error: models/tiny holds a run with different settings (")
     assert "lr: 0.004 -> 0.01" in other.stderr

@@ -18,10 +18,10 @@ from dataset.labels import write_labels_csv
 from multi_label.evaluation.thresholds import save_thresholds
 from multi_label.export.formats import EXPORTERS, FILES, check_formats, serving_archive
 from multi_label.export.parity import QUANTIZED_FORMATS
-from multi_label.model import ModelSettings, build_model
+from multi_label.model import build_model
 from multi_label.tasks.convert import run_convert
+from multi_label.tasks.settings import model_settings
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 CLASSES = ["cat", "dog", "car", "tree"]
 THRESHOLDS = [0.3, 0.5, 0.6, 0.9]
@@ -46,7 +46,7 @@ def exported(tmp_path_factory):
         Config(), backbone_width=0.125, image_size=SIZE, run_name="tiny", train_labels=str(root / "labels.csv"),
         val_labels="", test_labels=str(root / "labels.csv"), checkpoint=str(root / "models/tiny/best.keras"),
         formats=tuple(f for f in EXPORTERS if f != "onnx"), parity_images=0, calibration_images=6)
-    model = build_model(pick(ModelSettings, config), len(CLASSES))
+    model = build_model(model_settings(config), len(CLASSES))
     os.makedirs(root / "models/tiny")
     model.save(config.checkpoint)
     (root / "models/tiny/classes.json").write_text(json.dumps(CLASSES))
@@ -182,7 +182,7 @@ def test_checkpoint_of_another_head_stops_before_reading_labels(tmp_path, monkey
                                  groups={"a": 2, "b": 3}, train_labels="missing.csv", test_labels="missing.csv",
                                  checkpoint="run/best.keras")
     os.makedirs("run")
-    build_model(pick(ModelSettings, groups), len(groups.groups)).save("run/best.keras")
+    build_model(model_settings(groups), len(groups.groups)).save("run/best.keras")
     # settings that do not say so: the checkpoint is named before the (missing) label files are read
     with pytest.raises(ConfigError, match=r"^checkpoint='run/best.keras' has a head='groups' \(one softmax per "
                                           r"group\), not the sigmoid outputs of head='linear'"):
@@ -191,7 +191,7 @@ def test_checkpoint_of_another_head_stops_before_reading_labels(tmp_path, monkey
                                           r"groups=\{'a': 2, 'b': 4\}; expected the groups it was trained with$"):
         run_convert(dataclasses.replace(groups, groups={"a": 2, "b": 4}))
     # and the other way round: a sigmoid checkpoint with head='groups'
-    build_model(pick(ModelSettings, Config(backbone_width=0.125)), 4).save("run/best.keras")
+    build_model(model_settings(Config(backbone_width=0.125)), 4).save("run/best.keras")
     with pytest.raises(ConfigError, match=r"^checkpoint='run/best.keras' has one sigmoid output per class \(4\), "
                                           r"not head='groups'"):
         run_convert(groups)
@@ -204,6 +204,16 @@ def test_onnx_without_tf2onnx_names_the_fix():
         with pytest.raises(ConfigError, match="tf2onnx is not installed; pip install tf2onnx"):
             check_formats(["onnx"])
     else:
+        check_formats(["onnx"])
+
+
+def test_onnx_with_a_broken_tf2onnx_names_the_error_and_the_fix(tmp_path, monkeypatch):
+    # installed but failing to load (another protobuf or TensorFlow): one line, not a traceback
+    (tmp_path / "tf2onnx.py").write_text("raise RuntimeError('built against another protobuf')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tf2onnx", raising=False)
+    with pytest.raises(ConfigError, match=r"tf2onnx failed to load \(RuntimeError: built against another protobuf\); "
+                                          r"pip install tf2onnx"):
         check_formats(["onnx"])
 
 

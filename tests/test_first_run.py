@@ -1,12 +1,12 @@
 """A new user's first five minutes through `python run.py`: help, a quiet start, answers on the screen.
 
-One tiny training run (2 epochs on 42 images, then the test) is shared by the tests of the quiet
-start, the lines outside a terminal, the test summary and predict; help needs no TensorFlow.
+One tiny training run (2 epochs on 42 images, then the test; conftest's `tiny_trained_run`, which
+test_end_to_end resumes) is shared by the tests of the quiet start, the lines outside a terminal, the
+test summary and predict; help needs no TensorFlow.
 """
 
 import csv
 import json
-import os
 import re
 import shlex
 import shutil
@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_in_process, user_env
 from tiny_run import TINY
 
 import run
@@ -23,28 +23,6 @@ from utils.console import VERBOSE_VARIABLE
 TINY_ARGS = [f"{key}={value}" for key, value in TINY.items()]
 # What TensorFlow's start-up chatter looks like: none of it may reach a quiet console.
 NOISE = re.compile(r"cuInit|oneDNN|absl|^[IWE]0000 |cuda drivers", re.MULTILINE)
-# The training run below, with a progress line after every step (run.py itself, one constant changed).
-PROGRESS_EVERY_STEP = """
-import sys
-import run
-import utils.console
-
-def start_tensorflow():
-    gpus = utils.console.start_tensorflow()
-    import multi_label.training.callbacks
-    multi_label.training.callbacks.PROGRESS_INTERVAL_S = 0
-    return gpus
-
-run.start_tensorflow = start_tensorflow
-sys.exit(run.main(sys.argv[1:]))
-"""
-
-
-def user_env(**changes):
-    """The environment of a user's shell: none of the test set-up's TensorFlow settings."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE_VARIABLE)}
-    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **changes}
 
 
 def run_py(cwd, *args, env=None, command=None):
@@ -53,17 +31,10 @@ def run_py(cwd, *args, env=None, command=None):
                           env=env or user_env())
 
 
-def labels_args(data_dir):
-    return [f"{split}_labels={data_dir / f'{split}.csv'}" for split in ("train", "val", "test")]
-
-
 @pytest.fixture(scope="module")
-def trained(data_dir, tmp_path_factory):
-    """(folder, result) of a tiny 2-epoch training run, its stdout a pipe (not a terminal)."""
-    folder = tmp_path_factory.mktemp("first_run")
-    result = run_py(folder, *TINY_ARGS, *labels_args(data_dir), "epochs=2",
-                    command=[sys.executable, "-c", PROGRESS_EVERY_STEP])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def trained(tiny_trained_run):
+    """(folder, result) of the session's tiny 2-epoch training run (conftest), its stdout a pipe (not a terminal)."""
+    folder, _, result = tiny_trained_run
     return folder, result
 
 
@@ -180,11 +151,12 @@ def test_test_prints_the_summary_table_and_the_report_path(trained):
 
 
 def predict(folder, images, **extra):
+    """What mode=predict prints: run.py in this process, as predict's lines are its own, not the command line's."""
     args = ["mode=predict", "run_name=tiny", f"input={images}", *TINY_ARGS[:2], "train_labels=''", "val_labels=''",
             "test_labels=''", *(f"{k}={v}" for k, v in extra.items())]
-    result = run_py(folder, *args)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    status, output = run_in_process(folder, *args)
+    assert status == 0, output[-3000:]
+    return output
 
 
 def test_predict_on_a_few_images_prints_their_labels_most_probable_first(trained, data_dir):
@@ -193,7 +165,7 @@ def test_predict_on_a_few_images_prints_their_labels_most_probable_first(trained
     images.mkdir()
     for name in ("00000.jpg", "00001.jpg", "00002.jpg"):
         shutil.copy(data_dir / "test" / name, images / name)
-    out = predict(folder, images, output="few.csv").stdout.splitlines()
+    out = predict(folder, images, output="few.csv").splitlines()
     lines = out[out.index("mode=predict run_name=tiny") + 1:]
     with open(folder / "few.csv") as f:
         rows = list(csv.reader(f))
@@ -221,7 +193,7 @@ def test_predict_on_a_folder_of_many_images_prints_one_summary_line(trained, dat
     images.mkdir()
     for path in sorted((data_dir / "train").glob("*.jpg"))[:21]:
         shutil.copy(path, images / path.name)
-    out = predict(folder, images).stdout.strip().splitlines()
+    out = predict(folder, images).strip().splitlines()
     assert out[0] == "mode=predict run_name=tiny" and len(out) == 2, out
     assert re.fullmatch(r"Labelled 21 images \(0 skipped\) with per-class fitted thresholds: [\d.]+ labels per "
                         r"image, \d+ with none; wrote models/tiny/predict.csv", out[1])

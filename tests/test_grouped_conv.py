@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from optional import optional_import
 
 from backbone import get_backbone
 from backbone.grouped_conv import GroupedConv2D
@@ -98,8 +99,8 @@ def test_tflite_and_onnx_exports_match(tmp_path):
     interpreter.invoke()
     np.testing.assert_allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), reference,
                                atol=1e-5)
-    tf2onnx = pytest.importorskip("tf2onnx")
-    onnxruntime = pytest.importorskip("onnxruntime")
+    tf2onnx = optional_import("tf2onnx")
+    onnxruntime = optional_import("onnxruntime")
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, 8, 8, 8), name="x"),),
                                           opset=17)
     session = onnxruntime.InferenceSession(proto.SerializeToString())

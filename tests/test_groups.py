@@ -4,20 +4,16 @@ with its losses, and training + testing on the demo variant with one attribute p
 import csv
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
-from conftest import ROOT
 
 from configs import Config
-from multi_label.evaluation.groups import confusion_matrix, evaluate_groups, group_accuracy, group_targets
-from multi_label.losses import LossSettings, build_group_losses
-from multi_label.model import ModelSettings, build_model
-from utils.settings import pick
+from multi_label.evaluation.group_metrics import confusion_matrix, evaluate_groups, group_accuracy, group_targets
+from multi_label.losses import build_group_losses
+from multi_label.model import build_model
+from multi_label.tasks.settings import loss_settings, model_settings
 
 
 def test_accuracy_and_confusion_matrix_ignore_unknown_labels():
@@ -41,9 +37,9 @@ def test_evaluate_groups_means_over_groups_with_known_labels():
 def test_group_model_trains_with_one_loss_per_group():
     groups = {"pos1": 10, "pos2": 10}
     config = dataclasses.replace(Config(), head="groups", groups=groups, backbone_width=0.125)
-    model = build_model(pick(ModelSettings, config), len(groups))
+    model = build_model(model_settings(config), len(groups))
     assert len(model.outputs) == 2
-    model.compile(optimizer="adam", loss=build_group_losses(pick(LossSettings, config), groups))
+    model.compile(optimizer="adam", loss=build_group_losses(loss_settings(config), groups))
     labels = np.array([[3, -1], [7, 2], [0, -1], [9, 9]], np.int32)
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     dataset = group_targets(tf.data.Dataset.from_tensor_slices((images, labels)).batch(2), list(groups))
@@ -54,30 +50,22 @@ def test_group_model_trains_with_one_loss_per_group():
     assert {k: v.shape for k, v in outputs.items()} == {"pos1": (4, 10), "pos2": (4, 10)}
 
 
-def test_train_and_test_on_the_digit_position_demo(tmp_path):
-    groups = '{"pos1": 10, "pos2": 10, "pos3": 10, "pos4": 10}'
-    args = ["demo_images=160", "image_size=32", "backbone_width=0.125", "batch_size=16", "shuffle_buffer=64",
-            "epochs=1", "warmup_epochs=0", "run_name=groups", "head=groups", f"groups={groups}",
-            "train_labels=data/demo/train_groups.csv", "val_labels=data/demo/val_groups.csv",
-            "test_labels=data/demo/test_groups.csv"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "val_accuracy = " in result.stdout and "Test accuracy (mean over groups): " in result.stdout
+def test_train_and_test_on_the_digit_position_demo(groups_run):
+    folder, output = groups_run  # run.py, in process: demo_images=60, 1 epoch (conftest.GROUPS_RUN)
+    assert "val_accuracy = " in output and "Test accuracy (mean over groups): " in output
     for group in ("pos1", "pos2", "pos3", "pos4"):
-        assert f"\n{group}: accuracy " in result.stdout
-    assert "true\\pred   0   1   2   3   4   5   6   7   8   9" in result.stdout
-    run_dir = tmp_path / "models" / "groups"
+        assert f"\n{group}: accuracy " in output
+    assert "true\\pred   0   1   2   3   4   5   6   7   8   9" in output
+    run_dir = folder / "models" / "groups"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["images"] == 32 and 0 <= metrics["accuracy"] <= 1
-    with open(tmp_path / "data" / "demo" / "test_groups.csv") as f:
+    assert metrics["images"] == 12 and 0 <= metrics["accuracy"] <= 1
+    with open(folder / "data" / "demo" / "test_groups.csv") as f:
         rows = list(csv.DictReader(f))
     for group in ("pos1", "pos2", "pos3", "pos4"):
         matrix = np.array(metrics["groups"][group]["confusion_matrix"])
         known = sum(int(row[group]) >= 0 for row in rows)
         assert matrix.shape == (10, 10) and matrix.sum() == known == metrics["groups"][group]["known"]
-    assert metrics["groups"]["pos1"]["known"] == 32  # every image has a first digit
+    assert metrics["groups"]["pos1"]["known"] == 12  # every image has a first digit
     with open(run_dir / "confusion_matrices.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run_dir / "best.json").read_text())["monitor"] == "val_accuracy"

@@ -11,52 +11,44 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import GROUPS
 from tiny_run import tiny_config
 
-from dataset.demo import build_demo_data
-from dataset.pipeline import PipelineSettings, make_dataset
-from dataset.splits import SplitSettings, load_split
+from dataset.pipeline import make_dataset
+from dataset.run_splits import load_split
 from multi_label.export.formats import EXPORTERS
 from multi_label.export.parity import QUANTIZED_FORMATS
 from multi_label.tasks.convert import run_convert
 from multi_label.tasks.debug import run_debug
 from multi_label.tasks.predict import run_predict
-from multi_label.tasks.train import train
-from utils.settings import pick
+from multi_label.tasks.settings import pipeline_settings, split_settings
 
-GROUPS = {"pos1": 10, "pos2": 10, "pos3": 10, "pos4": 10}  # the demo's digit at each position, -1 where none
 COLUMNS = ["image", *GROUPS, *(f"{group}:{k}" for group, size in GROUPS.items() for k in range(size))]
 TOLERANCE = 1e-5  # the SavedModel's per-group probabilities against Keras's
 
 
-def has_tf2onnx():
+def onnx_packages_load():
+    """Whether tf2onnx and onnxruntime load: any failure, not only ImportError, leaves the onnx format out."""
     try:
+        import onnxruntime  # noqa: F401
         import tf2onnx  # noqa: F401
-    except ImportError:
+    except Exception:
         return False
     return True
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A groups run trained 1 epoch on the 42 training images of the tiny demo (32 px), in its own folder."""
-    root = tmp_path_factory.mktemp("groups_run")
-    data = root / "data"
-    build_demo_data(str(data), 60, seed=0, groups=True)
+def trained(groups_run):
+    """The session's groups run (conftest.GROUPS_RUN: 1 epoch on the 42 training images of the tiny demo, 32 px)."""
+    root, _ = groups_run
+    data = root / "data" / "demo"
     config = tiny_config(data, head="groups", groups=GROUPS, run_name="groups", epochs=1, warmup_epochs=0,
+                         checkpoint=str(root / "models" / "groups" / "best.keras"),
                          **{f"{split}_labels": str(data / f"{split}_groups.csv") for split in ("train", "val", "test")})
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        keras.utils.set_random_seed(0)
-        best = train(config)
-    finally:
-        os.chdir(cwd)
-    config = dataclasses.replace(config, checkpoint=str(root / best))
-    table = load_split(pick(SplitSettings, config), "test_labels")
+    table = load_split(split_settings(config), "test_labels")
     model = keras.saving.load_model(config.checkpoint, compile=False, safe_mode=True)
     pixels = np.concatenate([batch.numpy() for batch, _, _ in make_dataset(
-        table.images, table.labels, pick(PipelineSettings, config), training=False)])
+        table.images, table.labels, pipeline_settings(config), training=False)])
     logits = model.predict_on_batch(pixels)
     # the model's own outputs, softmax per group in NumPy
     expected = {g: np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True)
@@ -120,8 +112,8 @@ def test_debug_gives_every_groups_classifier_its_gradient(trained, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def converted(trained):
-    """run_convert of the trained groups run to every format (onnx when tf2onnx is installed)."""
-    formats = tuple(f for f in EXPORTERS if f != "onnx" or has_tf2onnx())
+    """run_convert of the trained groups run to every format (onnx when tf2onnx and onnxruntime load)."""
+    formats = tuple(f for f in EXPORTERS if f != "onnx" or onnx_packages_load())
     config = dataclasses.replace(trained["config"], mode="convert", formats=formats, parity_images=0,
                                  calibration_images=8)
     cwd = os.getcwd()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dataset import hide_labels
+from benchmarks import hide_labels
 from dataset.labels import read_labels, write_labels_csv
 
 LABELS = np.random.default_rng(0).integers(0, 2, (200, 7))

@@ -7,17 +7,14 @@ through `.keras` and exports to a SavedModel with the same outputs.
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import keras
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT
+from conftest import run_in_process
 
 from backbone import hub
 from multi_label.export.formats import serving_archive
@@ -205,29 +202,26 @@ def test_settings_that_do_not_apply_say_so(presets, capsys):
 
 
 def test_train_test_and_convert_on_a_preset_folder(presets, tmp_path):
-    """The whole product on a DINOv2 preset: train (its class token read by the linear head), test, convert."""
+    """The whole product on a DINOv2 preset: train (its class token read by the linear head), test, convert.
+
+    run.py in process: the command line itself is tested elsewhere (test_bad_inputs, test_end_to_end).
+    """
     preset = tmp_path / "preset"
     shutil.copytree(presets["dinov2"], preset)
     backbone = [f"backbone='hub:{preset}'", "backbone_weights='preset'", "backbone_width=1.0",
                 "pooling='class_token'", "image_size=34", "run_name=hub", "demo_images=80", "batch_size=16",
                 "shuffle_buffer=32", "precision='float32'", "epochs=1"]
-    trained = _run_py(tmp_path, *backbone)
-    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
-    assert "image_size=34 -> 32" in trained.stdout and "Test mAP: " in trained.stdout
+    status, trained = run_in_process(tmp_path, *backbone)
+    assert status == 0, trained[-2000:]
+    assert "image_size=34 -> 32" in trained and "Test mAP: " in trained
     saved = json.loads((tmp_path / "models" / "hub" / "config.json").read_text())
     assert saved["image_size"] == 32 and saved["backbone"] == f"hub:{preset}"
     shutil.rmtree(preset)  # the trained model holds the encoder: the other modes need no preset files
-    tested = _run_py(tmp_path, "mode=test", *backbone)
-    assert tested.returncode == 0, tested.stderr[-2000:]
+    status, tested = run_in_process(tmp_path, "mode=test", *backbone)
+    assert status == 0, tested[-2000:]
     metrics = json.loads((tmp_path / "models" / "hub" / "metrics.json").read_text())
-    assert f"Test mAP: {metrics['mAP']:.4f}" in tested.stdout
-    converted = _run_py(tmp_path, "mode=convert", "formats=('savedmodel',)", *backbone)
-    assert converted.returncode == 0, converted.stdout[-2000:] + converted.stderr[-2000:]
+    assert f"Test mAP: {metrics['mAP']:.4f}" in tested
+    status, converted = run_in_process(tmp_path, "mode=convert", "formats=('savedmodel',)", *backbone)
+    assert status == 0, converted[-2000:]
     parity = json.loads((tmp_path / "models" / "hub" / "export" / "parity.json").read_text())
     assert parity["formats"]["savedmodel (uint8)"]["meets_bar"], parity
-
-
-def _run_py(cwd, *args):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env)

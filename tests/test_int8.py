@@ -40,7 +40,7 @@ CANVAS = 48
 # lr 4e-3 with warmup 0.25 this head stays near chance in the budget: test mAP 0.37).
 RECIPE = {"image_size": CANVAS, "backbone_width": 0.25, "batch_size": 64, "epochs": 10, "head": "ml_gcn",
           "lr": 2e-3, "warmup_epochs": 0.5,
-          "weight_decay_bn_gamma": 2e-3, "shuffle_buffer": 7000, "report": False, "calibration_images": 200,
+          "l2_bn_gamma": 2e-3, "shuffle_buffer": 7000, "report": False, "calibration_images": 200,
           "parity_images": 0, "precision": "float32"}  # float32: the same run on a CPU with bfloat16 units
 BATCH = 32
 pytestmark = pytest.mark.slow  # a real training run: about 4 minutes on 2 CPU cores

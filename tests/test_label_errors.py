@@ -11,13 +11,20 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_in_process
 from PIL import Image
 from test_end_to_end import TINY, run
 
 from benchmarks.label_errors_precision import main, precision_recall
+from benchmarks.plant_errors import plant_errors, plant_label_file
 from dataset.labels import LabelFileError, read_labels, write_labels_csv
-from dataset.plant_errors import plant_errors, plant_label_file
+from multi_label.label_quality.confident_learning import (
+    DIRECTIONS,
+    SUSPECT_SCORE,
+    find_label_issues,
+    ranked_entries,
+    suspect_entries,
+)
 from multi_label.label_quality.folds import assign_folds, fold_plan
 from multi_label.label_quality.out_of_fold import (
     aligned_probabilities,
@@ -27,13 +34,6 @@ from multi_label.label_quality.out_of_fold import (
 )
 from multi_label.label_quality.outputs import COLUMNS, draw_suspects, write_corrected_files, write_label_errors
 from multi_label.label_quality.pool import check_pool, pool_tables
-from multi_label.label_quality.ranking import (
-    DIRECTIONS,
-    SUSPECT_SCORE,
-    find_label_issues,
-    ranked_entries,
-    suspect_entries,
-)
 from utils.config import ConfigError, load_config
 
 
@@ -364,9 +364,16 @@ def output_of(result):
     return result.stdout
 
 
-@pytest.mark.slow  # two runs of two tiny folds through run.py: about a minute on 2 cores
+def output_in_process(folder, *args):
+    """What run.py prints with the TINY settings and `args`, run in this process (no TensorFlow start to pay)."""
+    status, output = run_in_process(folder, *TINY, *args)
+    assert status == 0, output[-3000:]
+    return output
+
+
+@pytest.mark.slow  # two runs of two tiny folds by run.py in process: about a minute on 2 cores
 def test_a_run_writes_its_outputs_and_a_rerun_skips_the_finished_folds(tmp_path):
-    out = output_of(run(tmp_path, *ARGS))
+    out = output_in_process(tmp_path, *ARGS)
     folder = tmp_path / "models" / "r" / "label-errors"
     sizes = [int(n) for n in re.findall(r"fold \d/2: training on (\d+) images for 1 epoch, then predicting", out)]
     assert len(sizes) == 2 and sum(sizes) == 128 and min(sizes) >= 60  # each fold trains on the other's images
@@ -378,7 +385,7 @@ def test_a_run_writes_its_outputs_and_a_rerun_skips_the_finished_folds(tmp_path)
         assert f"Wrote data/demo/{name}.corrected.csv" in out
     with open(folder / "label_errors.csv") as f:
         assert tuple(csv.DictReader(f).fieldnames) == COLUMNS
-    again = output_of(run(tmp_path, *ARGS))
+    again = output_in_process(tmp_path, *ARGS)
     assert "fold 1/2: finished before" in again and "fold 2/2: finished before" in again
     assert "Training " not in again and "Wrote data/demo/train.corrected-2.csv" in again
 

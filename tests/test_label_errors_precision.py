@@ -5,8 +5,8 @@ import csv
 import numpy as np
 
 from benchmarks.label_errors_precision import measure
+from benchmarks.plant_errors import plant_label_file
 from dataset.labels import read_labels, write_labels_csv
-from dataset.plant_errors import plant_label_file
 from multi_label.label_quality.out_of_fold import probabilities_csv
 
 

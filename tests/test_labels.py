@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dataset.labels import LabelFileError, read_labels, write_labels_csv
-from dataset.splits import SplitSettings, load_split, load_training_splits
+from dataset.run_splits import SplitSettings, load_split, load_training_splits
 from utils.config import ConfigError
 
 

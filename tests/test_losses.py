@@ -31,8 +31,8 @@ from multi_label.losses import (
     positive_weights_from_labels,
 )
 from multi_label.losses.builder import family_arguments
+from multi_label.tasks.settings import loss_settings
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -511,15 +511,21 @@ def test_unknown_loss_name_is_rejected_at_config_load_quoting_allowed_ones():
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_every_family_setting_reaches_its_loss(name):
-    # a setting `<loss>_<argument>` is passed on only when the loss takes `argument`: none may be lost
+    # every setting `<loss>_<argument>` is passed on, by name, as `argument` of the loss: none may be lost
     prefix = f"{name}_"
-    family = [f.name[len(prefix):] for f in dataclasses.fields(LossSettings) if f.name.startswith(prefix)]
+    settings = config(loss=name)
+    family = {f.name[len(prefix):]: getattr(settings, f.name) for f in dataclasses.fields(LossSettings)
+              if f.name.startswith(prefix)}
     assert all(argument in inspect.signature(LOSSES[name]).parameters for argument in family)
-    assert set(family_arguments(config(loss=name), LOSSES[name])) == set(family)
+    assert family_arguments(settings) == family
+    if name in GROUP_LOSSES:  # the one-of-K form takes all of them but focal's alpha and ASL's clip
+        one_of_k = family_arguments(settings, one_of_k=True)
+        assert set(one_of_k) == set(family) - {"alpha", "clip"}
+        assert all(argument in inspect.signature(GROUP_LOSSES[name]).parameters for argument in one_of_k)
 
 
 def test_loss_settings_defaults_are_the_config_defaults():
-    assert LossSettings() == pick(LossSettings, Config())
+    assert LossSettings() == loss_settings(Config())
 
 
 @pytest.mark.parametrize("name", sorted(GROUP_LOSSES))  # the partial-label losses have none

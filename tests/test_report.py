@@ -9,20 +9,19 @@ from PIL import Image
 from tiny_run import save_tiny_model, tiny_config
 
 from dataset.labels import read_labels, write_labels_csv
-from dataset.pipeline import PipelineSettings
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.calibration import fit_and_save_calibration
+from dataset.run_splits import load_split
+from multi_label.calibration import fit_and_save_calibration
 from multi_label.evaluation.report import FIGURES, confident_errors, confusion_counts, markdown_cell
+from multi_label.tasks.settings import pipeline_settings, split_settings
 from multi_label.tasks.test import run_test
-from utils.settings import pick
 
 
 def test_report_has_every_figure_and_the_numbers_of_metrics_json(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = tiny_config(data_dir, report_examples=4)
     path, _ = save_tiny_model(config, "models/tiny")
-    val = load_split(pick(SplitSettings, config), "val_labels")
-    fit_and_save_calibration(path, val, pick(PipelineSettings, config), threshold=config.threshold)
+    val = load_split(split_settings(config), "val_labels")
+    fit_and_save_calibration(path, val, pipeline_settings(config), threshold=config.threshold)
     run_test(config)
     out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "models" / "tiny" / "metrics.json").read_text())
@@ -69,7 +68,7 @@ def test_odd_class_names_are_escaped_and_drawn(data_dir, tmp_path, monkeypatch):
     odd = ["a|b", "<b>bold</b>", "cost $5", "under_score", "*star*", "five", "six", "seven", "eight", "nine"]
     source = read_labels(os.path.join(data_dir, "test.csv"))
     write_labels_csv(str(data_dir / "odd.csv"), source.names, odd, source.labels)
-    config = tiny_config(data_dir, test_labels=str(data_dir / "odd.csv"), thresholds="fixed", report_examples=2)
+    config = tiny_config(data_dir, test_labels=str(data_dir / "odd.csv"), class_thresholds="fixed", report_examples=2)
     save_tiny_model(config, "models/tiny", class_names=odd)
     run_test(config)
     report = (tmp_path / "models" / "tiny" / "report" / "report.md").read_text()

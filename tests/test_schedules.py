@@ -19,8 +19,8 @@ from multi_label.optim.schedules import (
     WarmupPlateau,
     build_schedule,
 )
+from multi_label.tasks.settings import schedule_settings
 from utils.config import ConfigError, load_config
-from utils.settings import pick
 
 STEPS_PER_EPOCH = 10
 
@@ -103,7 +103,7 @@ def test_schedule_settings_alone_build_every_schedule():
     for name in SCHEDULES:
         settings = ScheduleSettings(lr_schedule=name, lr=0.1, epochs=4, lr_steps={2: 0.1})
         assert float(build_schedule(settings, STEPS_PER_EPOCH)(39)) > 0
-    assert pick(ScheduleSettings, make_config(lr=0.3)).lr == 0.3
+    assert schedule_settings(make_config(lr=0.3)).lr == 0.3
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))

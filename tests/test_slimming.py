@@ -25,7 +25,7 @@ from multi_label.slimming.plan import ChannelPlan, read_plan, select_channels, w
 from multi_label.slimming.pruning import choose_plan, pruned_model
 from multi_label.slimming.sparsity import apply_slimming_l1
 from utils.config import ConfigError
-from utils.config_rules import PRUNABLE_BACKBONES
+from utils.rules import PRUNABLE_BACKBONES
 
 SIZE = 32
 

@@ -89,6 +89,13 @@ def test_fit_temperature_recovers_a_known_temperature(true_temperature):
     logits = calibrated * true_temperature  # a model over- (T > 1) or under-confident (T < 1)
     temperature = fit_temperature(targets, logits)
     assert temperature == pytest.approx(true_temperature, rel=0.03)
+    # the optimum, not just near the truth: no temperature of a fine grid around it does better
+    known = targets != -1
+    def bce(t):
+        z = logits[known] / t
+        return np.mean(np.logaddexp(0, z) - targets[known] * z)
+    grid = temperature * np.exp(np.linspace(-0.05, 0.05, 201))
+    assert bce(temperature) <= min(bce(t) for t in grid) + 1e-12
     np.testing.assert_allclose(apply_temperature(logits, temperature), logits / temperature)
 
 

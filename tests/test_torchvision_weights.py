@@ -15,13 +15,14 @@ import urllib.error
 import keras
 import numpy as np
 import pytest
+from optional import optional_import
 
 import configs
 from backbone import BACKBONES
 from backbone import torchvision_weights as tw
 from multi_label.model import ModelSettings, backbone_layers, build_model
 from utils.config import ConfigError, load_config
-from utils.config_rules import TORCHVISION_BACKBONES
+from utils.rules import TORCHVISION_BACKBONES
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # torchvision's ImageNet transform
 TORCH_PART = {"stem_conv": "conv1", "stem_bn": "bn1", "down_conv": "downsample.0", "down_bn": "downsample.1"}
@@ -118,7 +119,8 @@ def test_every_tensor_has_its_layer_and_shape(monkeypatch, cache):
         else:
             state[key] = value
         with pytest.raises(ValueError) as error:
-            tw.set_converted_weights(layers, tw.convert_state_dict(state, "resnet18"), "resnet18")
+            tw.set_converted_weights(layers, tw.convert_state_dict(state, "resnet18"), "torchvision resnet18",
+                                     "the state dict")
         assert str(error.value) == expected
     monkeypatch.setattr(tw, "download_state_dict", lambda name: state)  # the last, broken one
     with pytest.raises(ConfigError, match="^torchvision resnet18: unknown tensor 'layer1.0.se.weight'"):
@@ -253,13 +255,12 @@ def test_weighted_layers_keep_their_order():
 
 def import_torchvision(monkeypatch):
     """(torch, torchvision), or the test is skipped: neither is a requirement of the project."""
-    torch = pytest.importorskip("torch", reason="torch is not a requirement: the torchvision comparison needs it")
+    torch = optional_import("torch", why="not a requirement: the torchvision comparison needs it")
     # triton (torch's GPU compiler, in the CUDA wheels) crashes the process when it loads after
     # TensorFlow (each brings its own LLVM); torchvision's CPU models do not need it.
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "triton", None)
-        torchvision = pytest.importorskip("torchvision", reason="torchvision is not a requirement: the torchvision "
-                                                                "comparison needs it")
+        torchvision = optional_import("torchvision", why="not a requirement: the torchvision comparison needs it")
     return torch, torchvision
 
 

@@ -8,9 +8,9 @@ import keras
 
 from configs import Config
 from dataset.demo import CLASS_NAMES, build_demo_data
-from multi_label.model import ModelSettings, build_model
+from multi_label.model import build_model
+from multi_label.tasks.settings import model_settings
 from utils.config import validate
-from utils.settings import pick
 
 # precision pinned: the exact comparisons hold on every machine (auto picks bfloat16 on CPUs with AMX)
 TINY = {"image_size": 32, "backbone_width": 0.125, "batch_size": 8, "shuffle_buffer": 16, "run_name": "tiny",
@@ -30,7 +30,7 @@ def tiny_config(data_dir, **changes):
 def save_tiny_model(config, folder, class_names=CLASS_NAMES, seed=0):
     """Saves an untrained model as `<folder>/best.keras` with `classes.json`; returns (path, model)."""
     keras.utils.set_random_seed(seed)
-    model = build_model(pick(ModelSettings, config), len(class_names))
+    model = build_model(model_settings(config), len(class_names))
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(str(folder), "best.keras")
     model.save(path)

@@ -14,10 +14,10 @@ import typing
 
 import configs
 from configs import Config
-from utils.config_rules import LIMITS, broken_rule, choices_text
+from utils.rules import LIMITS, broken_rule, choices_text
 
-__all__ = ["LIMITS", "ConfigError", "SettingDoc", "load_config", "read_settings", "reference_table", "unknown_setting",
-           "validate"]
+__all__ = ["LIMITS", "RENAMED", "ConfigError", "SettingDoc", "load_config", "read_settings", "reference_table",
+           "renamed_settings", "unknown_setting", "validate"]
 
 
 class ConfigError(ValueError):
@@ -51,7 +51,7 @@ def load_config(args):
 
 
 def validate(config):
-    """Checks every setting's type and range, then the rules between settings (utils/config_rules.py).
+    """Checks every setting's type and range, then the rules between settings (utils/rules/).
 
     Raises ConfigError on the first problem, before any data is read; returns `config`, with ints
     given for floats and lists given for tuples converted.
@@ -96,10 +96,27 @@ def _from_file(path):
     return config
 
 
+# Settings renamed because the old name misled: old name -> new name. A config that uses an old
+# name stops with one line naming the new one; a run folder saved under an old name still resumes.
+RENAMED = {
+    "weight_decay_conv": "l2_kernels",  # an L2 term in the loss, not the optimizer's decoupled weight_decay
+    "weight_decay_bn_gamma": "l2_bn_gamma",
+    "thresholds": "class_thresholds",  # beside `threshold`, the fixed value, it read as its plural
+}
+
+
 def _set(config, key, value, source):
+    if key in RENAMED:
+        raise ConfigError(f"setting {key!r} ({source}) is now called {RENAMED[key]!r}; write "
+                          f"{RENAMED[key]}={value!r}")
     if key not in {f.name for f in dataclasses.fields(Config)}:
         raise unknown_setting(key, source)
     setattr(config, key, value)
+
+
+def renamed_settings(saved):
+    """`saved` (a run's saved settings dict) with every old setting name replaced by its new one."""
+    return {RENAMED.get(key, key): value for key, value in saved.items()}
 
 
 def unknown_setting(key, source, others=()):

@@ -10,7 +10,7 @@ import os
 import time
 
 from utils.atomic import write_text
-from utils.config import ConfigError
+from utils.config import ConfigError, renamed_settings
 
 # Settings that do not change what training produces; a run may be resumed with these changed.
 NOT_TRAINING = {
@@ -39,7 +39,7 @@ def saved_settings(run_name):
     if not os.path.isfile(saved):
         return None
     with open(saved) as f:
-        return json.load(f)
+        return renamed_settings(json.load(f))
 
 
 def changed_settings(previous, settings):

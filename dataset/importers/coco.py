@@ -23,8 +23,8 @@ import re
 import numpy as np
 from tqdm import tqdm
 
-from dataset.importers import paths_relative_to, write_imported
-from dataset.labels import LabelFileError
+from dataset.importers.canonical_csv import write_imported
+from dataset.labels import LabelFileError, paths_relative_to
 
 CROWD_MODES = ("positive", "ignore", "unknown")
 HELP = "COCO instances JSON (instances_train2017.json style)"

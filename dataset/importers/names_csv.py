@@ -18,8 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.arguments import class_list
-from dataset.importers import paths_relative_to, write_imported
-from dataset.labels import LabelFileError
+from dataset.importers.canonical_csv import write_imported
+from dataset.labels import LabelFileError, paths_relative_to
 
 HELP = "CSV of image names and delimited label names (Kaggle/Planet style)"
 

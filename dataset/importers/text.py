@@ -6,8 +6,8 @@ one line per image, one value per class; the class names are not in the file and
 """
 
 from dataset.arguments import class_list
-from dataset.importers import paths_relative_to, write_imported
-from dataset.labels import read_labels
+from dataset.importers.canonical_csv import write_imported
+from dataset.labels import paths_relative_to, read_labels
 
 HELP = "the original project's 'path v1 ... vC' text file"
 

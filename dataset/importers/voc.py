@@ -21,8 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.arguments import class_list
-from dataset.importers import paths_relative_to, write_imported
-from dataset.labels import LabelFileError
+from dataset.importers.canonical_csv import write_imported
+from dataset.labels import LabelFileError, paths_relative_to
 
 HELP = "Pascal VOC XML files (VOC layout, or XML beside each image)"
 

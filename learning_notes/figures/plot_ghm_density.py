@@ -36,12 +36,12 @@ def main():
     import dataclasses
 
     from configs import Config
-    from dataset.pipeline import PipelineSettings, make_dataset
-    from dataset.splits import SplitSettings, load_split
+    from dataset.pipeline import make_dataset
+    from dataset.run_splits import load_split
     from multi_label.evaluation.inference import predict_dataset, sigmoid
+    from multi_label.tasks.settings import pipeline_settings, split_settings
     from multi_label.trained_run import load_checkpoint
     from multi_label.training.backup import latest_backup
-    from utils.settings import pick
 
     with open(os.path.join(args.run_dir, "config.json")) as f:
         saved = json.load(f)
@@ -53,11 +53,11 @@ def main():
     counts = np.asarray(meta["extra"]["loss"][0], np.float64)
     bins = len(counts)
 
-    table = load_split(pick(SplitSettings, config), "train_labels")
+    table = load_split(split_settings(config), "train_labels")
     count = min(args.images, len(table))
     model = load_checkpoint(os.path.join(args.run_dir, "last.keras"))
     logits, labels, _ = predict_dataset(model, make_dataset(table.images[:count], table.labels[:count],
-                                                            pick(PipelineSettings, config), training=False))
+                                                            pipeline_settings(config), training=False))
     valid = labels >= 0
     g = np.abs(sigmoid(logits) - labels)[valid]
     edges = np.linspace(0.0, 1.0, bins + 1)

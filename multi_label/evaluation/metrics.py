@@ -2,7 +2,7 @@
 
 Targets are arrays [N, C] with 1 (present), 0 (absent) and -1 (unknown). An unknown entry takes
 no part in any metric: it is removed from every count. The threshold-free metrics (AP, ROC AUC,
-mAP) are in `multi_label.evaluation.ranking` and are imported here too, so that evaluation code
+mAP) are in `multi_label.evaluation.class_rankings` and are imported here too, so that evaluation code
 finds every metric in this module.
 """
 
@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from multi_label.evaluation import ranking
-from multi_label.evaluation.ranking import (  # noqa: F401  (imported for evaluation code: every metric in one module)
+from multi_label.evaluation import class_rankings
+from multi_label.evaluation.class_rankings import (  # noqa: F401  (imported for evaluation code: every metric in one module)
     UNKNOWN,
     MapResult,
     average_precision,
@@ -52,7 +52,7 @@ def binarize(scores, threshold=0.5, top_k=None):
     if top_k >= num_classes:
         return np.ones(scores.shape, dtype=bool)
     predicted = np.empty(scores.shape, dtype=bool)
-    rows_per_block = max(1, ranking.BLOCK_ENTRIES // num_classes)
+    rows_per_block = max(1, class_rankings.BLOCK_ENTRIES // num_classes)
     for start in range(0, num_images, rows_per_block):
         block = scores[start : start + rows_per_block]
         kth = np.partition(block, num_classes - top_k, axis=1)[:, num_classes - top_k, None]

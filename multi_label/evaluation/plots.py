@@ -9,7 +9,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from multi_label.evaluation.ranking import class_rankings
+from multi_label.evaluation.class_rankings import class_rankings
 from utils.atomic import atomic_path
 
 DPI = 100
@@ -148,7 +148,7 @@ def group_confusion_matrices(path, groups):
     Args:
         path: str. PNG file.
         groups: dict. {group: {"accuracy": float or None, "known": int, "confusion_matrix": [[int]]}}
-            (rows: true class, columns: predicted class), as `multi_label.evaluation.groups.evaluate_groups` gives.
+            (rows: true class, columns: predicted class), as `group_metrics.evaluate_groups` gives.
     """
     count = len(groups)
     columns = max(1, math.ceil(math.sqrt(count)))

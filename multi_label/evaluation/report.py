@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 
 from multi_label.evaluation import plots
-from multi_label.evaluation.ranking import UNKNOWN
+from multi_label.evaluation.class_rankings import UNKNOWN
 from utils.atomic import write_text
 
 FIGURES = {

@@ -8,13 +8,13 @@ import json
 import math
 
 import numpy as np
+import scipy.optimize
 
-from multi_label.evaluation.ranking import UNKNOWN, check_inputs, class_rankings
+from multi_label.evaluation.class_rankings import UNKNOWN, check_inputs, class_rankings
 from utils.atomic import write_text
 
 DEFAULT_THRESHOLD = 0.5  # for classes with no valid positive to fit on
 TEMPERATURE_RANGE = (1e-2, 1e2)  # bracket of the temperature search
-_GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 def fit_thresholds(targets, scores):
@@ -115,9 +115,9 @@ def _mean_bce(labels, logits, temperature):
 def fit_temperature(targets, logits):
     """The temperature T > 0 minimising the mean BCE of sigmoid(logits / T) on valid entries.
 
-    BCE is convex in 1 / T, hence unimodal in log T, so a golden-section search on log T over
-    TEMPERATURE_RANGE finds the optimum (to a relative 1e-8); a result at an end of the range
-    means the optimum lies beyond it. With no valid entry, T = 1.
+    BCE is convex in 1 / T, hence unimodal in log T, so SciPy's bounded scalar search (Brent's
+    method) on log T over TEMPERATURE_RANGE finds the optimum (to a relative 1e-8); a result at an
+    end of the range means the optimum lies beyond it. With no valid entry, T = 1.
 
     Args:
         targets: array-like. [N, C] with values in {1, 0, -1}; -1 entries are left out.
@@ -133,19 +133,9 @@ def fit_temperature(targets, logits):
     if labels.size == 0:
         return 1.0
     low, high = (math.log(t) for t in TEMPERATURE_RANGE)
-    inner_low, inner_high = high - _GOLDEN * (high - low), low + _GOLDEN * (high - low)
-    loss_low = _mean_bce(labels, logits, math.exp(inner_low))
-    loss_high = _mean_bce(labels, logits, math.exp(inner_high))
-    while high - low > 1e-8:
-        if loss_low <= loss_high:  # the minimum lies left of inner_high
-            high, inner_high, loss_high = inner_high, inner_low, loss_low
-            inner_low = high - _GOLDEN * (high - low)
-            loss_low = _mean_bce(labels, logits, math.exp(inner_low))
-        else:
-            low, inner_low, loss_low = inner_low, inner_high, loss_high
-            inner_high = low + _GOLDEN * (high - low)
-            loss_high = _mean_bce(labels, logits, math.exp(inner_high))
-    return math.exp((low + high) / 2)
+    result = scipy.optimize.minimize_scalar(lambda log_t: _mean_bce(labels, logits, math.exp(log_t)),
+                                            bounds=(low, high), method="bounded", options={"xatol": 1e-8})
+    return math.exp(result.x)
 
 
 def apply_temperature(logits, temperature):

@@ -202,6 +202,9 @@ def _import_tf2onnx():
         import tf2onnx  # optional: only mode=convert with "onnx" needs it
     except ImportError:
         raise ConfigError(f"formats includes 'onnx', but tf2onnx is not installed; {ONNX_HINT}") from None
+    except Exception as error:  # installed but broken (e.g. built against another protobuf or TensorFlow)
+        raise ConfigError(f"formats includes 'onnx', but tf2onnx failed to load ({type(error).__name__}: "
+                          f"{error}); {ONNX_HINT}") from None
     return tf2onnx
 
 

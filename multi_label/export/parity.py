@@ -15,11 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from dataset.pipeline import DecodeReport, decode_image, make_dataset
-from multi_label.evaluation.groups import evaluate_groups
+from multi_label.evaluation.group_metrics import evaluate_groups
 from multi_label.evaluation.inference import output_probabilities
 from multi_label.evaluation.metrics import binarize, mean_average_precision
 from multi_label.export.files import make_readable
-from multi_label.export.precision import compute_dtype_name
+from multi_label.export.float32_copy import compute_dtype_name
 from multi_label.trained_run import load_checkpoint
 from utils.atomic import write_text
 
@@ -29,7 +29,7 @@ BATCH = 32
 # its mAP drop. The full-precision formats must reproduce Keras to FLOAT_TOLERANCE.
 QUANTIZED_FORMATS = ("tflite_float16", "tflite_dynamic_int8", "tflite_int8")
 FLOAT_TOLERANCE = 1e-4  # largest probability difference of a full-precision format
-# A checkpoint trained in mixed precision is exported as its float32 copy (multi_label/export/precision.py);
+# A checkpoint trained in mixed precision is exported as its float32 copy (multi_label/export/float32_copy.py);
 # the trained model itself is a row too, named TRAINED_PREFIX + its policy, and judged as a quantised format:
 # bfloat16 keeps 8 significant bits, so its probabilities move by up to ~1e-2 (4e-3 measured on a tiny run).
 TRAINED_PREFIX = "keras_as_trained_"

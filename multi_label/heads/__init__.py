@@ -11,6 +11,7 @@ entry per attribute group.
 
 import dataclasses
 from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 
@@ -24,15 +25,31 @@ from multi_label.heads.ml_gcn import ml_gcn_head
 from multi_label.heads.query2label import query2label_head
 from multi_label.heads.ssgrl import ssgrl_head
 from utils.config import ConfigError
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
-HeadSettings = settings_class(
-    "HeadSettings",
-    """head pooling dropout groups csra_heads csra_temperatures csra_lambda
-    label_embeddings graph_hidden gcn_threshold gcn_reweight ssgrl_steps
-    decoder_layers decoder_width decoder_heads decoder_feedforward decoder_dropout ml_decoder_groups""",
-    """The settings the heads read; names and defaults are those of configs.py.""",
-    __name__)
+
+@dataclasses.dataclass(frozen=True)
+class HeadSettings:
+    """The settings the heads read; names and defaults are those of configs.py."""
+
+    head: str = DEFAULTS.head
+    pooling: str = DEFAULTS.pooling
+    dropout: float = DEFAULTS.dropout
+    groups: Optional[dict] = DEFAULTS.groups
+    csra_heads: int = DEFAULTS.csra_heads
+    csra_temperatures: Optional[list] = DEFAULTS.csra_temperatures
+    csra_lambda: float = DEFAULTS.csra_lambda
+    label_embeddings: str = DEFAULTS.label_embeddings
+    graph_hidden: int = DEFAULTS.graph_hidden
+    gcn_threshold: float = DEFAULTS.gcn_threshold
+    gcn_reweight: float = DEFAULTS.gcn_reweight
+    ssgrl_steps: int = DEFAULTS.ssgrl_steps
+    decoder_layers: Optional[int] = DEFAULTS.decoder_layers
+    decoder_width: int = DEFAULTS.decoder_width
+    decoder_heads: int = DEFAULTS.decoder_heads
+    decoder_feedforward: int = DEFAULTS.decoder_feedforward
+    decoder_dropout: float = DEFAULTS.decoder_dropout
+    ml_decoder_groups: Optional[int] = DEFAULTS.ml_decoder_groups
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 from dataset.labels import LabelFileError, write_labels_csv
 from multi_label.evaluation.plots import example_grid
-from multi_label.label_quality.ranking import DIRECTIONS
+from multi_label.label_quality.confident_learning import DIRECTIONS
 from utils.atomic import write_text
 
 COLUMNS = ("image", "label_file", "class", "label", "direction", "flagged", "score", "probability", "image_score")

@@ -7,22 +7,18 @@ compiled model.
 """
 
 from multi_label.losses._base import UNKNOWN_LABELS
-from multi_label.losses.asl import AsymmetricLoss
-from multi_label.losses.bce import BinaryCrossEntropy
+from multi_label.losses.asl import AsymmetricLoss, SoftmaxAsymmetric
+from multi_label.losses.bce import BinaryCrossEntropy, SoftmaxCrossEntropy
 from multi_label.losses.builder import LossSettings, build_group_losses, build_loss
 from multi_label.losses.class_weights import CLASS_WEIGHTINGS, effective_number, effective_number_weights
 from multi_label.losses.epoch_state import EpochDependent, epoch_dependent_losses
 from multi_label.losses.epr import ExpectedPositiveRegularized
-from multi_label.losses.focal import FocalLoss
-from multi_label.losses.ghm import GHMCLoss
+from multi_label.losses.focal import FocalLoss, SoftmaxFocal
+from multi_label.losses.ghm import GHMCLoss, SoftmaxGHM
 from multi_label.losses.hill import HillLoss
 from multi_label.losses.llr import LargeLossRejection
 from multi_label.losses.pos_weight import positive_weights_from_labels
 from multi_label.losses.registry import GROUP_LOSSES, LOSSES
-from multi_label.losses.softmax_asl import SoftmaxAsymmetric
-from multi_label.losses.softmax_ce import SoftmaxCrossEntropy
-from multi_label.losses.softmax_focal import SoftmaxFocal
-from multi_label.losses.softmax_ghm import SoftmaxGHM
 from multi_label.losses.splc import SelfPacedLossCorrection
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Build the configured losses; the one place where setting names meet code."""
 
 import dataclasses
-import inspect
+from typing import Optional
 
 import numpy as np
 
@@ -10,19 +10,39 @@ from multi_label.losses.class_weights import CLASS_WEIGHTINGS
 from multi_label.losses.epr import mean_positives_per_image
 from multi_label.losses.pos_weight import positive_weights_from_labels
 from multi_label.losses.registry import GROUP_LOSSES, LOSSES
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
-LossSettings = settings_class(
-    "LossSettings",
-    """loss label_smoothing pos_weight class_weighting class_weight_beta unknown_labels focal_gamma focal_alpha
-    ghm_bins ghm_momentum asl_gamma_pos asl_gamma_neg asl_clip hill_lamb hill_margin hill_gamma splc_tau
-    splc_margin splc_gamma splc_start_epoch llr_rate_per_epoch epr_expected_positives""",
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings:
     """The settings the losses read; names and defaults are those of configs.py.
 
     A family's own settings are named `<loss>_<constructor argument>` (`focal_gamma` is the
-    `gamma` of the focal losses), which is how the builders find them.
-    """,
-    __name__)
+    `gamma` of the focal losses); `FAMILY_ARGUMENTS` passes each one on by name.
+    """
+
+    loss: str = DEFAULTS.loss
+    label_smoothing: float = DEFAULTS.label_smoothing
+    pos_weight: Optional[object] = DEFAULTS.pos_weight
+    class_weighting: str = DEFAULTS.class_weighting
+    class_weight_beta: float = DEFAULTS.class_weight_beta
+    unknown_labels: str = DEFAULTS.unknown_labels
+    focal_gamma: float = DEFAULTS.focal_gamma
+    focal_alpha: float = DEFAULTS.focal_alpha
+    ghm_bins: int = DEFAULTS.ghm_bins
+    ghm_momentum: float = DEFAULTS.ghm_momentum
+    asl_gamma_pos: float = DEFAULTS.asl_gamma_pos
+    asl_gamma_neg: float = DEFAULTS.asl_gamma_neg
+    asl_clip: float = DEFAULTS.asl_clip
+    hill_lamb: float = DEFAULTS.hill_lamb
+    hill_margin: float = DEFAULTS.hill_margin
+    hill_gamma: float = DEFAULTS.hill_gamma
+    splc_tau: float = DEFAULTS.splc_tau
+    splc_margin: float = DEFAULTS.splc_margin
+    splc_gamma: float = DEFAULTS.splc_gamma
+    splc_start_epoch: int = DEFAULTS.splc_start_epoch
+    llr_rate_per_epoch: float = DEFAULTS.llr_rate_per_epoch
+    epr_expected_positives: Optional[float] = DEFAULTS.epr_expected_positives
 
 
 def build_loss(settings, train_labels=None):
@@ -47,7 +67,7 @@ def build_loss(settings, train_labels=None):
     """
     loss_class = LOSSES[settings.loss]
     pos_weight, neg_weight = class_term_weights(settings, train_labels)
-    arguments = family_arguments(settings, loss_class)
+    arguments = family_arguments(settings)
     if issubclass(loss_class, BinaryMaskedLoss):  # the others give -1 entries a term of their own
         arguments["unknown_labels"] = settings.unknown_labels
     if "expected_positives" in arguments and arguments["expected_positives"] is None:
@@ -100,7 +120,7 @@ def build_group_losses(settings, group_sizes):
         raise ValueError(f"loss={settings.loss!r} has no one-of-K version for a groups head; expected one of "
                          f"{sorted(GROUP_LOSSES)}")
     loss_class = GROUP_LOSSES[settings.loss]
-    arguments = family_arguments(settings, loss_class)
+    arguments = family_arguments(settings, one_of_k=True)
     return {
         group: loss_class(
             label_smoothing=settings.label_smoothing, name=f"{group}_{settings.loss}", **arguments
@@ -109,17 +129,32 @@ def build_group_losses(settings, group_sizes):
     }
 
 
-def family_arguments(settings, loss_class):
-    """The settings `<loss>_<argument>` of the chosen family that `loss_class` takes, by argument.
+def family_arguments(settings, one_of_k=False):
+    """The chosen family's own settings, by constructor argument.
 
     Args:
-        settings: LossSettings. Reads `loss` and the `LossSettings` fields it prefixes.
-        loss_class: type. The loss to build; the one-of-K ones take fewer arguments.
+        settings: LossSettings. Reads `loss` and that family's settings.
+        one_of_k: bool. For the softmax form of a group head, which has no `alpha` (focal) and
+            no `clip` (ASL): both act on the negatives of a sigmoid.
     """
-    prefix = f"{settings.loss}_"
-    accepted = inspect.signature(loss_class).parameters
-    names = [field.name for field in dataclasses.fields(LossSettings) if field.name.startswith(prefix)]
-    return {name[len(prefix):]: getattr(settings, name) for name in names if name[len(prefix):] in accepted}
+    arguments = FAMILY_ARGUMENTS[settings.loss](settings)
+    return {name: value for name, value in arguments.items() if not (one_of_k and name in ("alpha", "clip"))}
+
+
+# loss -> the constructor arguments its own settings give (the shared ones are passed by the builders).
+FAMILY_ARGUMENTS = {
+    "bce": lambda settings: {},
+    "focal": lambda settings: {"gamma": settings.focal_gamma, "alpha": settings.focal_alpha},
+    "ghm": lambda settings: {"bins": settings.ghm_bins, "momentum": settings.ghm_momentum},
+    "asl": lambda settings: {"gamma_pos": settings.asl_gamma_pos, "gamma_neg": settings.asl_gamma_neg,
+                             "clip": settings.asl_clip},
+    "hill": lambda settings: {"lamb": settings.hill_lamb, "margin": settings.hill_margin,
+                              "gamma": settings.hill_gamma},
+    "splc": lambda settings: {"tau": settings.splc_tau, "margin": settings.splc_margin,
+                              "gamma": settings.splc_gamma, "start_epoch": settings.splc_start_epoch},
+    "llr": lambda settings: {"rate_per_epoch": settings.llr_rate_per_epoch},
+    "epr": lambda settings: {"expected_positives": settings.epr_expected_positives},
+}
 
 
 def resolve_pos_weight(pos_weight, train_labels):

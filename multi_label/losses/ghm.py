@@ -1,9 +1,9 @@
-"""Gradient harmonizing classification loss, GHM-C (Li et al., AAAI 2019)."""
+"""Gradient harmonizing classification loss, GHM-C (Li et al., AAAI 2019): sigmoid, and softmax for group heads."""
 
 import keras
 from keras import ops
 
-from multi_label.losses._base import BinaryMaskedLoss
+from multi_label.losses._base import BinaryMaskedLoss, GroupMaskedLoss
 from multi_label.losses._ghm_density import DensityWeighted, GradientDensity
 from multi_label.losses.bce import binary_cross_entropy
 
@@ -68,3 +68,33 @@ class GHMCLoss(DensityWeighted, BinaryMaskedLoss):
         weights = self.density.weights(ops.abs(ops.sigmoid(logits) - targets), valid)
         return weights * binary_cross_entropy(targets, logits, self.positive_weight(logits),
                                               self.negative_weight(logits))
+
+
+@keras.saving.register_keras_serializable(package="multi_label")
+class SoftmaxGHM(DensityWeighted, GroupMaskedLoss):
+    """Softmax cross-entropy reweighted by gradient density, per sample.
+
+    The gradient of cross-entropy with respect to the logits is p - t, so the
+    per-sample gradient norm is g = 0.5 * sum_k |p_k - t_k| in [0, 1], which
+    is 1 - p_y for a hard target. Samples are binned on g and weighted exactly
+    as in `GHMCLoss` (Li et al., AAAI 2019): N_valid / (bin density * number
+    of non-empty bins), constant, with the same moving-average state, saved
+    through `get_config` as `accumulated_counts`. -1 labels are ignored.
+    Reduction: sum over valid samples of weight * CE / max(number of valid
+    samples, 1).
+
+    Args:
+        bins, momentum, accumulated_counts: as for `GHMCLoss`.
+        label_smoothing: float. In [0, 1); target mass spread uniformly over
+            the K classes.
+        name: str. Name of the loss.
+    """
+
+    def __init__(self, bins=30, momentum=0.75, label_smoothing=0.0, accumulated_counts=None, name="softmax_ghm"):
+        super().__init__(label_smoothing=label_smoothing, name=name)
+        self.density = GradientDensity(bins, momentum, accumulated_counts, name=f"{name}_counts")
+
+    def sample_losses(self, targets, one_hot, logits, valid):
+        grad_norm = 0.5 * ops.sum(ops.abs(ops.softmax(logits, axis=-1) - targets), axis=-1)
+        weights = self.density.weights(grad_norm, valid)
+        return -weights * ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)

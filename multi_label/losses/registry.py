@@ -1,16 +1,12 @@
 """Config names of the losses."""
 
-from multi_label.losses.asl import AsymmetricLoss
-from multi_label.losses.bce import BinaryCrossEntropy
+from multi_label.losses.asl import AsymmetricLoss, SoftmaxAsymmetric
+from multi_label.losses.bce import BinaryCrossEntropy, SoftmaxCrossEntropy
 from multi_label.losses.epr import ExpectedPositiveRegularized
-from multi_label.losses.focal import FocalLoss
-from multi_label.losses.ghm import GHMCLoss
+from multi_label.losses.focal import FocalLoss, SoftmaxFocal
+from multi_label.losses.ghm import GHMCLoss, SoftmaxGHM
 from multi_label.losses.hill import HillLoss
 from multi_label.losses.llr import LargeLossRejection
-from multi_label.losses.softmax_asl import SoftmaxAsymmetric
-from multi_label.losses.softmax_ce import SoftmaxCrossEntropy
-from multi_label.losses.softmax_focal import SoftmaxFocal
-from multi_label.losses.softmax_ghm import SoftmaxGHM
 from multi_label.losses.splc import SelfPacedLossCorrection
 
 # Sigmoid losses for the multi-label head, labels [batch, classes] in {1, 0, -1}. The first four

@@ -21,7 +21,7 @@ optimizer implements (`keras_internals.scale_learning_rate`), so that backbone v
 `learning_rate * multiplier`. Every update rule here (SGD with momentum, Adam, AdamW, RAdam, Lion)
 is linear in the learning rate, so this is the same as the backbone's own optimizer with a scaled
 learning rate. Decoupled weight decay (`weight_decay`), applied by Keras outside `update_step`,
-keeps the base learning rate; the L2 penalties (`weight_decay_conv`, ...) go through the
+keeps the base learning rate; the L2 penalties (`l2_kernels`, ...) go through the
 gradients and are scaled.
 """
 

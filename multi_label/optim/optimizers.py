@@ -7,11 +7,15 @@ all of which are features of the Keras base optimizer.
 """
 
 
+import dataclasses
+from typing import Optional
+
 import keras
 from keras import ops
 
+from multi_label.optim.fused_adam import FusedAdam
 from multi_label.optim.schedules import ScheduleSettings, WarmupPlateau, build_schedule
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
@@ -232,19 +236,29 @@ class RAdam(keras.optimizers.Optimizer):
 
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
-    "adam": keras.optimizers.Adam,
+    "adam": FusedAdam,  # keras.optimizers.Adam's arithmetic on TensorFlow's fused kernel
     "adamw": keras.optimizers.AdamW,
     "radam": RAdam,
     "lion": keras.optimizers.Lion,
 }
 
 
-OptimizerSettings = settings_class(
-    "OptimizerSettings",
-    """optimizer momentum nesterov beta_1 beta_2 epsilon weight_decay clipnorm
-    gradient_accumulation_steps ema_decay scale_lr_with_batch base_batch_size""",
-    """The settings `build_optimizer` reads, those of its schedule included; names and defaults are configs.py's.""",
-    __name__, bases=(ScheduleSettings,))
+@dataclasses.dataclass(frozen=True)
+class OptimizerSettings(ScheduleSettings):
+    """The settings `build_optimizer` reads, those of its schedule included; names and defaults are configs.py's."""
+
+    optimizer: str = DEFAULTS.optimizer
+    momentum: float = DEFAULTS.momentum
+    nesterov: bool = DEFAULTS.nesterov
+    beta_1: float = DEFAULTS.beta_1
+    beta_2: float = DEFAULTS.beta_2
+    epsilon: float = DEFAULTS.epsilon
+    weight_decay: float = DEFAULTS.weight_decay
+    clipnorm: Optional[float] = DEFAULTS.clipnorm
+    gradient_accumulation_steps: int = DEFAULTS.gradient_accumulation_steps
+    ema_decay: float = DEFAULTS.ema_decay
+    scale_lr_with_batch: bool = DEFAULTS.scale_lr_with_batch
+    base_batch_size: int = DEFAULTS.base_batch_size
 
 
 def scaled_learning_rate(settings, batch_size: int) -> float:

@@ -1,5 +1,11 @@
 """Learning-rate schedules: linear warmup, then a constant or decaying rate.
 
+The decays after warmup are Keras's own (`CosineDecay`, `PiecewiseConstantDecay`,
+`ExponentialDecay`); what is written here is the warmup in front of them, which Keras has only for
+the cosine, and there in another form: Keras's warmup gives step 0 its `initial_learning_rate`,
+this one gives step s `peak * (s + 1) / warmup_steps` (Goyal et al.), so the first update already
+moves the weights and the last warmup step runs at the peak rate, as runs saved before expect.
+
 Every schedule is a `keras.optimizers.schedules.LearningRateSchedule` of the
 optimizer's iteration count, so restoring the optimizer's variables restores
 the exact learning rate. The step is the number of batches `fit` has run:
@@ -16,14 +22,15 @@ when the monitored validation metric stalls. The multiplier lives in a variable
 that is saved with the optimizer (see `WarmupPlateau`).
 """
 
-import math
+import dataclasses
+from typing import Optional
 
 import keras
 from keras import ops
 
 from multi_label.optim.plateau import PlateauState
 from multi_label.optim.stage_schedule import BalancedStage
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
 
 @keras.saving.register_keras_serializable(package="multi_label")
@@ -122,15 +129,12 @@ class WarmupCosine(WarmupConstant):
             )
         self.total_steps = int(total_steps)
         self.min_learning_rate = float(min_learning_rate)
+        # min + (peak - min) * cosine is Keras's peak * ((1 - alpha) * cosine + alpha), alpha = min / peak
+        self._after_warmup = keras.optimizers.schedules.CosineDecay(
+            self.learning_rate, self.total_steps - self.warmup_steps, alpha=self.min_learning_rate / self.learning_rate)
 
     def decay(self, step):
-        progress = (step - self.warmup_steps) / (
-            self.total_steps - self.warmup_steps
-        )
-        progress = ops.clip(progress, 0.0, 1.0)
-        cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
-        span = self.learning_rate - self.min_learning_rate
-        return self.min_learning_rate + span * cosine
+        return self._after_warmup(ops.maximum(step - self.warmup_steps, 0.0))
 
     def get_config(self):
         config = super().get_config()
@@ -181,12 +185,12 @@ class WarmupStep(WarmupConstant):
             )
         self.boundaries = boundaries
         self.multipliers = multipliers
+        # Keras moves to the next value after a boundary (step > b), this table from it (step >= b)
+        self._after_warmup = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [b - 1 for b in boundaries], [self.learning_rate] + [self.learning_rate * m for m in multipliers])
 
     def decay(self, step):
-        multiplier = ops.convert_to_tensor(1.0, "float32")
-        for boundary, value in zip(self.boundaries, self.multipliers):
-            multiplier = ops.where(step >= boundary, value, multiplier)
-        return self.learning_rate * multiplier
+        return self._after_warmup(step)
 
     def get_config(self):
         config = super().get_config()
@@ -228,10 +232,11 @@ class WarmupExponential(WarmupConstant):
             )
         self.decay_rate = float(decay_rate)
         self.decay_steps = int(decay_steps)
+        self._after_warmup = keras.optimizers.schedules.ExponentialDecay(
+            self.learning_rate, self.decay_steps, self.decay_rate)
 
     def decay(self, step):
-        exponent = ops.maximum(step - self.warmup_steps, 0.0) / self.decay_steps
-        return self.learning_rate * ops.power(self.decay_rate, exponent)
+        return self._after_warmup(ops.maximum(step - self.warmup_steps, 0.0))
 
     def get_config(self):
         config = super().get_config()
@@ -275,12 +280,22 @@ class WarmupPlateau(WarmupConstant):
         return config
 
 
-ScheduleSettings = settings_class(
-    "ScheduleSettings",
-    """lr_schedule lr epochs warmup_epochs warmup_steps min_lr lr_steps lr_decay_rate
-    plateau_factor plateau_patience balanced_epochs balanced_lr""",
-    """The settings the schedules read; names and defaults are those of configs.py.""",
-    __name__)
+@dataclasses.dataclass(frozen=True)
+class ScheduleSettings:
+    """The settings the schedules read; names and defaults are those of configs.py."""
+
+    lr_schedule: str = DEFAULTS.lr_schedule
+    lr: float = DEFAULTS.lr
+    epochs: int = DEFAULTS.epochs
+    warmup_epochs: float = DEFAULTS.warmup_epochs
+    warmup_steps: int = DEFAULTS.warmup_steps
+    min_lr: float = DEFAULTS.min_lr
+    lr_steps: Optional[dict] = DEFAULTS.lr_steps
+    lr_decay_rate: float = DEFAULTS.lr_decay_rate
+    plateau_factor: float = DEFAULTS.plateau_factor
+    plateau_patience: int = DEFAULTS.plateau_patience
+    balanced_epochs: int = DEFAULTS.balanced_epochs
+    balanced_lr: Optional[float] = DEFAULTS.balanced_lr
 
 
 def _constant(settings, peak, warmup, steps_per_epoch):

@@ -35,7 +35,7 @@ RESNET = Family(resnet_rules.prunable, resnet_rules.channel_sets, resnet_rules.f
 MIXNET = Family(mixnet_rules.prunable, mixnet_rules.channel_sets, mixnet_rules.finish)
 
 # backbone -> its rules: every backbone that backbone/resnet.py or backbone/mixnet.py builds.
-# utils/config_rules.py's PRUNABLE_BACKBONES names the same ones (tests/test_slimming.py).
+# utils/rules/names.py's PRUNABLE_BACKBONES names the same ones (tests/test_slimming.py).
 FAMILIES = {name: family for name, (build, _) in BACKBONES.items()
             for builders, family in ((resnet.BUILDERS, RESNET), ({mixnet.NAME: mixnet.mixnet18}, MIXNET))
             if build is builders.get(name)}

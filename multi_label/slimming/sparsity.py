@@ -6,7 +6,7 @@ s * sign(gamma), the subgradient the paper uses. It goes through the optimizer a
 penalties of `multi_label.optim.weight_decay` do (an Adam-like optimizer rescales it per weight),
 and it is set the same way: on the variable's `regularizer` (which `Layer.losses` reads) and the
 layer's `gamma_regularizer` (which `get_config` saves). An L2 already set on those gammas
-(`weight_decay_bn_gamma`) is kept beside it, one `L1L2` regularizer doing both; and
+(`l2_bn_gamma`) is kept beside it, one `L1L2` regularizer doing both; and
 `apply_weight_decay` keeps this L1 when it sets the L2 afterwards.
 """
 

@@ -9,14 +9,14 @@ models/<run_name>/export/, with parity.json and parity.md (multi_label/export/pa
 
 import os
 
-from dataset.pipeline import PipelineSettings
-from dataset.splits import SplitSettings, load_split
+from dataset.run_splits import load_split
+from multi_label.calibration import load_calibration
+from multi_label.export.float32_copy import compute_dtype_name, float32_copy
 from multi_label.export.formats import EXPORTERS, calibration_batches, check_formats, export_formats
 from multi_label.export.parity import parity_report
-from multi_label.export.precision import compute_dtype_name, float32_copy
+from multi_label.tasks.settings import pipeline_settings, split_settings
 from multi_label.trained_run import (
     check_outputs,
-    load_calibration,
     load_checkpoint,
     resolve_checkpoint,
     saved_class_names,
@@ -24,7 +24,6 @@ from multi_label.trained_run import (
 )
 from utils.config import ConfigError
 from utils.run_folder import run_folders
-from utils.settings import pick
 
 
 def run_convert(config):
@@ -33,7 +32,7 @@ def run_convert(config):
     checkpoint = resolve_checkpoint(config.checkpoint, config.run_name)
     # checked first: a checkpoint of another kind of head stops here, before a label file is read
     trained = load_checkpoint(checkpoint, groups=config.groups, head=config.head)
-    model = float32_copy(trained)  # the formats compute in float32 (multi_label/export/precision.py)
+    model = float32_copy(trained)  # the formats compute in float32 (multi_label/export/float32_copy.py)
     if model is not trained:
         print(f"{checkpoint} computes in {compute_dtype_name(trained)}; the formats are exported from its float32 "
               "copy (same weights), and the parity report compares both with them")
@@ -46,13 +45,13 @@ def run_convert(config):
     image_size = int(trained_setting(checkpoint, "image_size", config.image_size))
     crop = float(trained_setting(checkpoint, "center_crop", config.center_crop))
     # images as the run was trained and tested on: its own size and crop
-    pipeline = pick(PipelineSettings, config, image_size=image_size, center_crop=crop)
+    pipeline = pipeline_settings(config, image_size=image_size, center_crop=crop)
     export_dir = os.path.join(run_folders(config.run_name)[0], "export")
     what = f"{len(class_names)} groups" if config.groups else f"{len(class_names)} classes"
     print(f"Exporting {checkpoint} ({what}, image_size {image_size}) to {export_dir}")
     calibration = None
     if any(EXPORTERS[name].calibrated for name in config.formats):
-        table = load_split(pick(SplitSettings, config), "train_labels", class_names)
+        table = load_split(split_settings(config), "train_labels", class_names)
         if table is None:
             raise ConfigError("train_labels is empty; tflite_int8 is calibrated on training images")
         calibration = calibration_batches(table, pipeline, config.calibration_images, config.seed)
@@ -61,7 +60,7 @@ def run_convert(config):
     if not config.test_labels:
         print("No parity report: test_labels is empty")
         return
-    table = load_split(pick(SplitSettings, config), "test_labels", class_names)
+    table = load_split(split_settings(config), "test_labels", class_names)
     parity_report(model, written, table, pipeline, thresholds, export_dir, images=config.parity_images,
                   groups=config.groups, trained=None if model is trained else trained)
 
@@ -71,7 +70,7 @@ def read_class_names(config, checkpoint):
     names = saved_class_names(checkpoint)
     if names:
         return names
-    table = load_split(pick(SplitSettings, config), "train_labels")
+    table = load_split(split_settings(config), "train_labels")
     if table is None:
         raise ConfigError(f"checkpoint={checkpoint!r} has no classes.json beside it and train_labels is empty; "
                           "the export needs the class names")
@@ -84,7 +83,8 @@ def read_thresholds(config, checkpoint, class_names):
 
     They apply to the plain sigmoid every format outputs; temperature scaling is not exported.
     """
-    calibration = load_calibration(checkpoint, class_names, thresholds=config.thresholds, threshold=config.threshold)
+    calibration = load_calibration(checkpoint, class_names, class_thresholds=config.class_thresholds,
+                                   threshold=config.threshold)
     print(f"Thresholds in the export: {calibration.kind}"
           + ("" if calibration.kind == "fitted" else f" ({config.threshold} for every class)"))
     return calibration.thresholds

@@ -16,9 +16,9 @@ multi_label/evaluation/layer_statistics.py.
 
 import os
 
-from dataset.pipeline import PipelineSettings, make_dataset
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.groups import joined_group_model, summed_group_loss
+from dataset.pipeline import make_dataset
+from dataset.run_splits import load_split
+from multi_label.evaluation.group_metrics import joined_group_model, summed_group_loss
 from multi_label.evaluation.layer_statistics import (
     first_nonfinite,
     format_table,
@@ -26,13 +26,13 @@ from multi_label.evaluation.layer_statistics import (
     rows_csv,
     write_histograms,
 )
-from multi_label.losses import LossSettings, build_group_losses, build_loss
-from multi_label.model import ModelSettings, build_model
+from multi_label.losses import build_group_losses, build_loss
+from multi_label.model import build_model
+from multi_label.tasks.settings import loss_settings, model_settings, pipeline_settings, split_settings
 from multi_label.trained_run import check_outputs, load_checkpoint
 from utils.atomic import write_text
 from utils.config import ConfigError
 from utils.run_folder import run_folders
-from utils.settings import pick
 
 
 def run_debug(config):
@@ -40,7 +40,7 @@ def run_debug(config):
     # a checkpoint is loaded first: one of another kind of head stops here, before its label file is misread
     model = (load_checkpoint(config.checkpoint, groups=config.groups, head=config.head) if config.checkpoint
              else None)
-    table = load_split(pick(SplitSettings, config), "train_labels")
+    table = load_split(split_settings(config), "train_labels")
     if table is None:
         raise ConfigError("train_labels is empty; mode=debug needs a training batch")
     if len(table) < config.batch_size:
@@ -50,16 +50,16 @@ def run_debug(config):
         check_outputs(model, config.checkpoint, None if config.groups else len(table.class_names), config.groups)
         source = config.checkpoint
     else:
-        model = build_model(pick(ModelSettings, config), len(table.class_names), train_labels=table.labels,
+        model = build_model(model_settings(config), len(table.class_names), train_labels=table.labels,
                             class_names=table.class_names)
         source = f"a freshly initialised {model.name} (seed {config.seed})"
     if config.groups:  # one output and one loss, as the layer statistics take
         model = joined_group_model(model, config.groups)
-        loss = summed_group_loss(build_group_losses(pick(LossSettings, config), config.groups), config.groups)
+        loss = summed_group_loss(build_group_losses(loss_settings(config), config.groups), config.groups)
     else:
-        loss = build_loss(pick(LossSettings, config), table.labels)
+        loss = build_loss(loss_settings(config), table.labels)
     # a small shuffle buffer: one batch does not need the whole file read first
-    quick = pick(PipelineSettings, config, cache_images=False, shuffle_buffer=config.batch_size)
+    quick = pipeline_settings(config, cache_images=False, shuffle_buffer=config.batch_size)
     images, labels = next(iter(make_dataset(table.images, table.labels, quick, training=True)))
     rows, tensors, loss_value = layer_statistics(model, loss, images, labels)
 

@@ -8,7 +8,7 @@ its own training run, models/<run_name>/label-errors/fold-<k>/, with the run's s
 backup and skips a finished one (its held-out probabilities are saved). A fold trains without a
 validation split: every image is then judged by a model trained on (K-1)/K of the data for the
 same epochs, and its last weights are taken (a small validation split would take images from
-training and pick the epoch on a noisy few). Then `multi_label.label_quality.ranking` flags and
+training and pick the epoch on a noisy few). Then `multi_label.label_quality.confident_learning` flags and
 scores the known labels; models/<run_name>/label-errors/ gets label_errors.csv (the flagged
 entries and those the folds' models contradict, ranked by score, the flag marked),
 label_errors.png and probabilities.csv, and each label file gets a corrected copy beside it
@@ -22,8 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.labels import read_labels
-from dataset.splits import SplitSettings, load_split
+from dataset.run_splits import load_split
 from multi_label.evaluation.inference import predict_dataset, sigmoid
+from multi_label.label_quality.confident_learning import DIRECTIONS, SUSPECT_SCORE, find_label_issues, suspect_entries
 from multi_label.label_quality.folds import fold_plan
 from multi_label.label_quality.out_of_fold import (
     HELD_OUT_FILE,
@@ -35,20 +36,19 @@ from multi_label.label_quality.out_of_fold import (
 )
 from multi_label.label_quality.outputs import draw_suspects, write_corrected_files, write_label_errors
 from multi_label.label_quality.pool import check_pool, pool_tables
-from multi_label.label_quality.ranking import DIRECTIONS, SUSPECT_SCORE, find_label_issues, suspect_entries
 from multi_label.tasks.inputs import image_names, input_dataset
+from multi_label.tasks.settings import split_settings
 from multi_label.tasks.train import train
 from multi_label.trained_run import load_checkpoint
 from utils.atomic import write_text
 from utils.run_folder import changed_settings, run_folders, saved_settings
-from utils.settings import pick
 
 FLAGGED_SHARE_NOTED = 0.1  # flagging more of the known labels than this gets a note: the models may be undertrained
 
 
 def run_find_label_errors(config):
     """Trains the folds (or reads the finished ones), ranks the labels and writes the outputs."""
-    settings = pick(SplitSettings, config)
+    settings = split_settings(config)
     tables = [table for table in (load_split(settings, "train_labels"), load_split(settings, "val_labels"))
               if table is not None]
     pool = pool_tables(tables)

@@ -1,8 +1,13 @@
 """The images of a label table for any mode: read from the image files or from TFRecord shards (`data_format`)."""
 
-from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
+import dataclasses
+
+from dataset.pipeline import DecodeReport, cache_bytes, make_dataset
 from dataset.tfrecord import tfrecord_source
-from utils.settings import pick
+from multi_label.tasks.settings import pipeline_settings
+from utils.memory import available_memory
+
+GIB = 1 << 30
 
 
 def encoded_images(config, table):
@@ -34,6 +39,32 @@ def input_dataset(config, table, training, batch_size=None, first_epoch=0, steps
     encoded = encoded_images(config, table)
     names = image_names(table, config.data_format)
     report = DecodeReport(names)
-    dataset = make_dataset(names, table.labels, pick(PipelineSettings, config), training, batch_size=batch_size,
+    dataset = make_dataset(names, table.labels, pipeline_settings(config), training, batch_size=batch_size,
                            report=report, encoded=encoded, first_epoch=first_epoch, steps_per_epoch=steps_per_epoch)
     return dataset, report
+
+
+def with_image_cache(config, tables, available=None):
+    """`config`, with cache_images off when the tables' cached images would not fit in `cache_budget`.
+
+    The estimate is made before any image is read, from the number of images and `image_size`
+    (`dataset.pipeline.cache_bytes`), against the memory available now; a cache that would not fit
+    is turned off with one line, and the images are read from disk every epoch.
+
+    Args:
+        config: Config. Reads cache_images, cache_budget and image_size.
+        tables: list of LabelTable or None. The splits whose datasets cache (training and validation).
+        available: int or None. Bytes available; None reads the machine's (`utils.memory`).
+    """
+    if not config.cache_images:
+        return config
+    tables = [table for table in tables if table is not None]
+    images = sum(len(table) for table in tables)
+    needed = sum(cache_bytes(len(table), config.image_size, table.labels.shape[1]) for table in tables)
+    available = available_memory() if available is None else available
+    if available is None or needed <= config.cache_budget * available:
+        return config
+    print(f"note: the image cache would take {needed / GIB:.1f} GiB ({images} images at {config.image_size} px), "
+          f"more than cache_budget={config.cache_budget} of the {available / GIB:.1f} GiB available; reading the "
+          "images from disk every epoch instead (set cache_images=False to say so yourself)")
+    return dataclasses.replace(config, cache_images=False)

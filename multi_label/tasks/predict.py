@@ -20,14 +20,15 @@ import numpy as np
 from tqdm import tqdm
 
 from dataset.labels import read_labels
-from dataset.pipeline import DecodeReport, PipelineSettings, make_dataset
-from multi_label.evaluation.groups import predict_groups
+from dataset.pipeline import DecodeReport, make_dataset
+from multi_label.calibration import load_calibration
+from multi_label.evaluation.group_metrics import predict_groups
 from multi_label.evaluation.inference import output_probabilities, predict_dataset
 from multi_label.tasks.inputs import encoded_images
-from multi_label.trained_run import load_calibration, load_checkpoint, resolve_checkpoint, saved_class_names
+from multi_label.tasks.settings import pipeline_settings
+from multi_label.trained_run import load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
 from utils.config import ConfigError
-from utils.settings import pick
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 LABEL_SEPARATOR = ";"  # joins the predicted class names in the CSV's `labels` column
@@ -52,7 +53,7 @@ def run_predict(config):
     files, names = ((table.images, table.names) if table is not None
                     else collect_inputs(config.input, class_names, config.image_root, config.groups))
     calibration = None if config.groups else load_calibration(
-        checkpoint, class_names, thresholds=config.thresholds, threshold=config.threshold,
+        checkpoint, class_names, class_thresholds=config.class_thresholds, threshold=config.threshold,
         temperature_scaling=config.temperature_scaling)
 
     # TFRecord shards yield each image by its name in the label file
@@ -61,7 +62,7 @@ def run_predict(config):
     report = DecodeReport(files)
     # one pass over the images: caching them would only hold memory
     dataset = make_dataset(files, np.zeros((len(files), len(class_names)), np.int32),
-                           pick(PipelineSettings, config, cache_images=False), training=False, report=report,
+                           pipeline_settings(config, cache_images=False), training=False, report=report,
                            encoded=encoded)
     with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar:
         if config.groups:

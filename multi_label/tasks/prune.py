@@ -28,8 +28,8 @@ import shutil
 import keras
 
 from configs import Config
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.groups import evaluate_groups, predict_groups
+from dataset.run_splits import load_split
+from multi_label.evaluation.group_metrics import evaluate_groups, predict_groups
 from multi_label.evaluation.inference import predict_dataset, sigmoid
 from multi_label.evaluation.metrics import evaluate_all
 from multi_label.model import ModelSettings, build_model
@@ -37,14 +37,14 @@ from multi_label.slimming.costs import measure
 from multi_label.slimming.families import FAMILIES
 from multi_label.slimming.plan import read_plan, write_plan
 from multi_label.slimming.pruning import choose_plan, pruned_model
-from multi_label.slimming.report import pruning_table
+from multi_label.slimming.pruning_table import pruning_table
 from multi_label.tasks.inputs import input_dataset
+from multi_label.tasks.settings import model_settings, split_settings
 from multi_label.trained_run import CLASSES_FILE, CONFIG_FILE, load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
-from utils.config import ConfigError
-from utils.config_rules import LABEL_GRAPH_HEADS
+from utils.config import ConfigError, renamed_settings
+from utils.rules import LABEL_GRAPH_HEADS
 from utils.run_folder import run_folders
-from utils.settings import pick
 
 MODEL_FILE, PLAN_FILE, FIGURES_FILE = "model.keras", "channels.json", "pruning.json"
 # Settings of the trained run that a fine-tuning command leaves out or sets itself.
@@ -71,7 +71,7 @@ def run_prune(config):
     thin.save(os.path.join(work, MODEL_FILE))
     write_text(os.path.join(work, CLASSES_FILE), json.dumps(class_names) + "\n")
 
-    table = load_split(pick(SplitSettings, run), "test_labels", None if run.groups else class_names)
+    table = load_split(split_settings(run), "test_labels", None if run.groups else class_names)
     score_name = "accuracy" if run.groups else "mAP"
     figures = {"checkpoint": checkpoint, "prune_ratio": config.prune_ratio, "threshold": threshold,
                "channels": channel_counts(original, thin, FAMILIES[run.backbone]), "image_size": run.image_size}
@@ -101,7 +101,7 @@ def trained_config(config, checkpoint):
     if not os.path.isfile(path):
         return config, dataclasses.asdict(config)
     with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
+        saved = renamed_settings(json.load(f))
     keys = {field.name for field in dataclasses.fields(ModelSettings)} | {"center_crop", "groups"}
     return dataclasses.replace(config, **{key: saved[key] for key in keys if key in saved}), saved
 
@@ -135,8 +135,8 @@ def thin_model(run, policy_name, plan, plan_path, class_names):
     write_plan(plan_path, plan)
     train_labels = None
     if run.head in LABEL_GRAPH_HEADS:  # their label graph is built from the training labels
-        train_labels = load_split(pick(SplitSettings, run), "train_labels", class_names).labels
-    settings = pick(ModelSettings, run, backbone_weights="none", pruned_channels=plan_path, slimming_l1=0.0)
+        train_labels = load_split(split_settings(run), "train_labels", class_names).labels
+    settings = model_settings(run, backbone_weights="none", pruned_channels=plan_path, slimming_l1=0.0)
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy_name)
     try:
@@ -165,7 +165,7 @@ def test_score(run, table, model):
 
 
 def _test_class_names(run):
-    table = load_split(pick(SplitSettings, run), "train_labels")
+    table = load_split(split_settings(run), "train_labels")
     if table is None:
         raise ConfigError("the checkpoint has no classes.json beside it and train_labels is empty; pruning needs "
                           "the class names")

@@ -4,7 +4,7 @@ On screen: mAP, CF1 and OF1 and the weakest classes by AP (every class is in met
 report), then the paths written.
 
 Labels are predicted with the per-class thresholds fitted on validation after training
-(`thresholds="fitted"`) or with the fixed `threshold`; both are always measured, side by side.
+(`class_thresholds="fitted"`) or with the fixed `threshold`; both are always measured, side by side.
 """
 
 import csv
@@ -16,23 +16,24 @@ import shlex
 
 import numpy as np
 
-from dataset.splits import SplitSettings, load_split
-from multi_label.evaluation.groups import evaluate_groups, format_confusion_matrix, predict_groups
+from dataset.run_splits import load_split
+from multi_label.calibration import load_calibration
+from multi_label.evaluation.group_metrics import evaluate_groups, format_confusion_matrix, predict_groups
 from multi_label.evaluation.inference import predict_dataset, softmax
 from multi_label.evaluation.metrics import binarize, evaluate_all
 from multi_label.tasks.inputs import input_dataset
-from multi_label.trained_run import load_calibration, load_checkpoint, resolve_checkpoint, saved_class_names
+from multi_label.tasks.settings import split_settings
+from multi_label.trained_run import load_checkpoint, resolve_checkpoint, saved_class_names
 from utils.atomic import write_text
 from utils.config import ConfigError
 from utils.run_folder import run_folders
-from utils.settings import pick
 
 WEAKEST_SHOWN = 5  # classes of lowest AP listed on screen; metrics.json and the report list every class
 
 
 def run_test(config):
     """Evaluates on the test split; writes metrics.json, predictions.csv and the report."""
-    table = load_split(pick(SplitSettings, config), "test_labels")
+    table = load_split(split_settings(config), "test_labels")
     if table is None:
         raise ConfigError("test_labels is empty; mode=test needs a label file")
     if config.groups:  # one softmax per attribute group: accuracy and confusion matrices, not mAP
@@ -44,9 +45,11 @@ def run_test(config):
         raise ConfigError(f"test_labels={config.test_labels!r} has classes {table.class_names}, but the checkpoint "
                           f"was trained on {trained}")
     model = load_checkpoint(path, len(table.class_names))
-    calibration = load_calibration(path, table.class_names, thresholds=config.thresholds, threshold=config.threshold,
+    calibration = load_calibration(path, table.class_names, class_thresholds=config.class_thresholds,
+                                   threshold=config.threshold,
                                    temperature_scaling=config.temperature_scaling)
-    dataset, report = input_dataset(config, table, training=False)  # image files or TFRecords
+    # image files or TFRecords, read once: a cache would only hold memory
+    dataset, report = input_dataset(dataclasses.replace(config, cache_images=False), table, training=False)
     logits, labels, paths = predict_dataset(model, dataset)
     metrics = metrics_at_thresholds(labels, logits, table.class_names, calibration, config.threshold)
     skipped = report.skipped()
@@ -99,7 +102,8 @@ def run_group_test(config, table):
     """
     path = resolve_checkpoint(config.checkpoint, config.run_name)
     model = load_checkpoint(path, groups=config.groups, head=config.head)  # a sigmoid checkpoint stops here
-    dataset, report = input_dataset(config, table, training=False)  # image files or TFRecords
+    # image files or TFRecords, read once: a cache would only hold memory
+    dataset, report = input_dataset(dataclasses.replace(config, cache_images=False), table, training=False)
     logits, labels, paths = predict_groups(model, dataset, table.class_names)
     metrics = evaluate_groups(labels, logits, config.groups)
     metrics.update(checkpoint=path, test_labels=config.test_labels, images=len(paths), skipped_images=report.skipped())

@@ -6,18 +6,24 @@ import os
 import shutil
 import sys
 
-from dataset.pipeline import PipelineSettings
-from dataset.splits import SplitSettings, load_split, load_training_splits
-from multi_label.evaluation.calibration import fit_and_save_calibration
-from multi_label.evaluation.groups import group_targets
-from multi_label.losses import LossSettings, build_group_losses, build_loss
-from multi_label.model import ModelSettings, build_model
+from dataset.run_splits import load_split, load_training_splits
+from multi_label.calibration import fit_and_save_calibration
+from multi_label.evaluation.group_metrics import group_targets
+from multi_label.losses import build_group_losses, build_loss
+from multi_label.model import build_model
 from multi_label.optim.finetune import fine_tuning_callbacks
-from multi_label.optim.optimizers import OptimizerSettings, build_optimizer
+from multi_label.optim.optimizers import build_optimizer
 from multi_label.optim.schedule_callbacks import schedule_callbacks
-from multi_label.optim.schedules import ScheduleSettings
 from multi_label.optim.weight_decay import apply_weight_decay
-from multi_label.tasks.inputs import encoded_images, input_dataset
+from multi_label.tasks.inputs import encoded_images, input_dataset, with_image_cache
+from multi_label.tasks.settings import (
+    loss_settings,
+    model_settings,
+    optimizer_settings,
+    pipeline_settings,
+    schedule_settings,
+    split_settings,
+)
 from multi_label.tasks.test import run_test
 from multi_label.training.backup import finished_epochs
 from multi_label.training.balanced_stage import BalancedStageStart, head_layers
@@ -32,10 +38,9 @@ from multi_label.training.distribute import (
 )
 from multi_label.training.early_stopping import stopped_early
 from multi_label.training.epochs import steps_per_epoch
-from multi_label.training.precision import resolve_precision
+from multi_label.training.mixed_precision import resolve_precision
 from utils.atomic import write_text
 from utils.run_folder import changed_settings, prepare_run_folder, run_folders, saved_settings
-from utils.settings import pick
 
 
 def run_train(config):
@@ -56,7 +61,7 @@ def print_rarest_classes_map(config, count=5):
     path = os.path.join(run_folders(config.run_name)[0], "metrics.json")
     if config.groups or not os.path.isfile(path):  # a groups head's test gives accuracies, not APs
         return
-    train_table = load_split(pick(SplitSettings, config), "train_labels")
+    train_table = load_split(split_settings(config), "train_labels")
     with open(path) as f:
         metrics = json.load(f)
     rare, mean = rarest_classes_map(metrics["AP"], train_table.class_names, train_table.labels, count)
@@ -76,7 +81,7 @@ def train(config):
     to a temporary folder, removed at the end, and return None. The caller seeds the random
     generators first (run.py does, with `seed`).
     """
-    train_table, val_table = load_training_splits(pick(SplitSettings, config))
+    train_table, val_table = load_training_splits(split_settings(config))
     config = with_precision_chosen(config)
     strategy = build_strategy(config.strategy)
     chief = is_chief(strategy)
@@ -87,17 +92,19 @@ def train(config):
 
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas  # batch_size is per replica
-    steps = steps_per_epoch(train_table.labels, config.batch_size, replicas, config.repeat_factor_threshold)
+    steps = steps_per_epoch(train_table.labels, config.batch_size, replicas, config.repeat_factor_threshold,
+                            config.steps_per_execution)
     backup_dir = os.path.join(run_folders(config.run_name)[0], "backup")
+    config = with_image_cache(config, [train_table, val_table])  # checked before any image is read
     # A resumed run's batches start at its first unfinished epoch, drawn as they would have been.
     train_ds, train_report = training_dataset(config, train_table, global_batch, finished_epochs(backup_dir), steps)
     val_ds, val_report = (None, None) if val_table is None else input_dataset(config, val_table, training=False)
 
     with training_scope(strategy, config.precision):  # every variable made by the strategy
-        model = build_model(pick(ModelSettings, config), len(class_names), train_labels=train_table.labels,
+        model = build_model(model_settings(config), len(class_names), train_labels=train_table.labels,
                             class_names=class_names)
-        loss = (build_group_losses(pick(LossSettings, config), config.groups) if config.groups
-                else build_loss(pick(LossSettings, config), train_table.labels))
+        loss = (build_group_losses(loss_settings(config), config.groups) if config.groups
+                else build_loss(loss_settings(config), train_table.labels))
         optimizer, extra_callbacks = build_training_optimizer(config, model, steps, global_batch, backup_dir)
         model.compile(optimizer=optimizer, loss=loss, jit_compile=config.jit_compile,
                       steps_per_execution=config.steps_per_execution)
@@ -120,7 +127,7 @@ def train(config):
     print(f"Finished {finished_epochs(backup_dir)} of {total_epochs(config)} epochs; best model: {best}")
     if not config.groups:  # thresholds and temperature are for sigmoid outputs
         encoded = None if val_table is None else encoded_images(config, val_table)
-        fit_and_save_calibration(best, val_table, pick(PipelineSettings, config), threshold=config.threshold,
+        fit_and_save_calibration(best, val_table, pipeline_settings(config), threshold=config.threshold,
                                  encoded=encoded)
     return best
 
@@ -141,7 +148,7 @@ def total_epochs(config):
 
 
 def with_precision_chosen(config):
-    """`config` with precision="auto" replaced by the policy chosen (`multi_label.training.precision`).
+    """`config` with precision="auto" replaced by the policy chosen (`multi_label.training.mixed_precision`).
 
     The run's config.json then holds the policy itself, and a resumed run (same training settings but
     the precision) keeps the one it trained with, even on another machine.
@@ -175,9 +182,9 @@ def build_training_optimizer(config, model, steps_per_epoch, batch_size, backup_
     (`balanced_epochs`) freezes the backbone from epoch `epochs` on and resets the head once, at its
     start, by the backup in `backup_dir` (`multi_label.training.balanced_stage`).
     """
-    apply_weight_decay(model, conv=config.weight_decay_conv, bn_gamma=config.weight_decay_bn_gamma)  # prints its counts
-    optimizer = build_optimizer(pick(OptimizerSettings, config), steps_per_epoch, batch_size)
-    callbacks = schedule_callbacks(pick(ScheduleSettings, config), optimizer, monitor=validation_metric(config.groups))
+    apply_weight_decay(model, conv=config.l2_kernels, bn_gamma=config.l2_bn_gamma)  # prints its counts
+    optimizer = build_optimizer(optimizer_settings(config), steps_per_epoch, batch_size)
+    callbacks = schedule_callbacks(schedule_settings(config), optimizer, monitor=validation_metric(config.groups))
     stage = config.balanced_epochs > 0
     if stage:  # taken before fit restores a backup: the head's initial weights
         callbacks.append(BalancedStageStart(head_layers(model, config.backbone), config.epochs, config.balanced_epochs,

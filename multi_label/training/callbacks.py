@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from multi_label.evaluation.groups import evaluate_groups, predict_groups
+from multi_label.evaluation.group_metrics import evaluate_groups, predict_groups
 from multi_label.evaluation.inference import predict_dataset
 from multi_label.evaluation.metrics import mean_average_precision
 from multi_label.losses import epoch_dependent_losses

@@ -1,37 +1,10 @@
-"""The data modes of run.py: check label files, import datasets, label statistics."""
+"""mode=import: converts a dataset's own annotations (COCO, Pascal VOC, names-CSV, text) to the canonical CSV."""
 
 import inspect
 import os
 
 from dataset.importers import load_importer
-from dataset.splits import SPLIT_KEYS, SplitSettings, split_path
 from utils.config import ConfigError
-from utils.run_folder import run_folders
-from utils.settings import pick
-
-
-def run_check(config):
-    """Checks every configured label file and its images; returns the exit status, 1 when a row is faulty, else 0.
-
-    Each file gets `<stem>.clean.csv`, `<stem>.check.json` and `<stem>.check.txt` beside it; the
-    original is never modified.
-    """
-    from dataset.check import check_label_file
-
-    splits = pick(SplitSettings, config)
-    faulty = 0
-    for key in SPLIT_KEYS:
-        path = split_path(splits, key)
-        if not path:
-            continue
-        print(f"Checking {key}={path}")
-        report = check_label_file(path, class_names=config.class_names, image_root=config.image_root,
-                                  groups=config.groups, strict=config.check_strict)
-        faulty += len(report["faulty_rows"])
-        for line in report["lines"]:
-            print(f"  {line}")
-        print(f"  {report['rows']} rows, {len(report['faulty_rows'])} faulty; clean file: {report['clean_file']}")
-    return 1 if faulty else 0  # faulty rows: a script can stop before training on them
 
 
 def run_import(config):
@@ -39,10 +12,7 @@ def run_import(config):
 
     With `import_val_fraction` the CSV is also split into `<stem>.fit.csv` and `<stem>.val.csv`.
     """
-    if not config.import_source:
-        raise ConfigError("import_source is empty; name the annotation file or folder to import")
-    if not config.import_output:
-        raise ConfigError("import_output is empty; name the CSV file to write")
+    # an empty import_source or import_output is refused at load time (utils/rules/modes.py MODE_RULES)
     if os.path.exists(config.import_output) and not config.overwrite:
         raise ConfigError(f"import_output={config.import_output!r} exists; choose another name or overwrite=True")
     importer = load_importer(config.import_format)
@@ -75,19 +45,3 @@ def _needs_class_names(importer):
     """Whether an importer's `class_names` argument has no default: its format does not name the classes."""
     parameter = inspect.signature(importer).parameters.get("class_names")
     return parameter is not None and parameter.default is inspect.Parameter.empty
-
-
-def run_stats(config):
-    """Writes label statistics (JSON and PNG) of every configured split to models/<run_name>/stats/<split>/."""
-    from dataset.stats import label_statistics, unknown_summary
-
-    out = os.path.join(run_folders(config.run_name)[0], "stats")
-    splits = pick(SplitSettings, config)
-    for key in SPLIT_KEYS:
-        path = split_path(splits, key)
-        if path:
-            folder = os.path.join(out, key.replace("_labels", ""))
-            stats = label_statistics(path, folder, class_names=config.class_names)
-            print(f"{key}: {stats['images']} images, {stats['labels_per_image']['mean']:.2f} labels per image; "
-                  f"figures in {folder}")
-            print(f"  {unknown_summary(stats)}")

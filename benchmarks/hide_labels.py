@@ -1,7 +1,7 @@
 """Hide labels of a fully labelled file, reproducibly, to measure learning from partial labels.
 
-    python -m dataset.hide_labels data/demo/train.csv --share 0.5        # -> train.hidden-50.csv
-    python -m dataset.hide_labels data/demo/train.csv --single-positive  # -> train.single-positive.csv
+    python -m benchmarks.hide_labels data/demo/train.csv --share 0.5        # -> train.hidden-50.csv
+    python -m benchmarks.hide_labels data/demo/train.csv --single-positive  # -> train.single-positive.csv
 
 `--share s` turns a share s of all the known entries (1 and 0 alike, chosen uniformly) into -1: the
 partially labelled set of Durand et al. (CVPR 2019). `--single-positive` keeps one positive per
@@ -71,7 +71,7 @@ def hide_label_file(path, share=None, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dataset.hide_labels", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.hide_labels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("label_file", help="canonical .csv label file")
     how = parser.add_mutually_exclusive_group(required=True)

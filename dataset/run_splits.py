@@ -4,24 +4,32 @@ Errors name the setting that holds the file (`train_labels='x.csv': label file n
 the user knows what to fix.
 """
 
+import dataclasses
 import os
+from typing import Optional
 
 from dataset.labels import read_labels
 from utils.config import ConfigError
-from utils.settings import settings_class
+from utils.defaults import DEFAULTS
 
 SPLIT_KEYS = ("train_labels", "val_labels", "test_labels")  # the settings that name a split's label file
 
 
-SplitSettings = settings_class(
-    "SplitSettings",
-    """train_labels val_labels test_labels image_root class_names groups batch_size""",
+@dataclasses.dataclass(frozen=True)
+class SplitSettings:
     """The label files of a run and how to read them; names and defaults are configs.py's.
 
-    A task builds it with `utils.settings.pick(SplitSettings, config)`. An empty label file name
+    A task builds it with `multi_label.tasks.settings.split_settings(config)`. An empty label file name
     means the split is not used.
-    """,
-    __name__)
+    """
+
+    train_labels: str = DEFAULTS.train_labels
+    val_labels: str = DEFAULTS.val_labels
+    test_labels: str = DEFAULTS.test_labels
+    image_root: Optional[str] = DEFAULTS.image_root
+    class_names: Optional[list] = DEFAULTS.class_names
+    groups: Optional[dict] = DEFAULTS.groups
+    batch_size: int = DEFAULTS.batch_size
 
 
 def split_path(settings, key):
@@ -36,7 +44,8 @@ def split_path(settings, key):
     """
     if key not in SPLIT_KEYS:
         raise ValueError(f"key must be one of {list(SPLIT_KEYS)}. Received: key={key!r}")
-    path = getattr(settings, key)
+    path = {"train_labels": settings.train_labels, "val_labels": settings.val_labels,
+            "test_labels": settings.test_labels}[key]
     if path and not os.path.isfile(path):
         raise ConfigError(f"{key}={path!r}: label file not found")
     return path
