@@ -21,6 +21,7 @@ from sklearn.metrics import average_precision_score
 
 from configs import Config
 from dataset.demo import build_demo_data
+from multi_label.evaluation.inference import sigmoid
 from multi_label.export.formats import FILES
 from multi_label.export.parity import MAX_MAP_DROP_POINTS
 from multi_label.tasks.convert import run_convert
@@ -72,11 +73,12 @@ def read_split(data, name):
 
 
 def batches(paths, size):
-    """Float32 pixels [n, S, S, 3] in batches of BATCH: decoded JPEG, bilinear antialiased resize (the pipeline's)."""
+    """Float32 pixels [n, S, S, 3] in batches of BATCH: decoded JPEG, bilinear antialiased resize, rounded to whole
+    pixel values (the pipeline's: what its uint8 cache keeps)."""
     for start in range(0, len(paths), BATCH):
         images = [tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3) for path in paths[start:start + BATCH]]
-        yield np.stack([tf.image.resize(image, [size, size], method="bilinear", antialias=True).numpy()
-                        for image in images]).astype(np.float32)
+        yield np.stack([np.clip(np.round(tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+                                         .numpy()), 0, 255) for image in images]).astype(np.float32)
 
 
 def int8_interpreter(path):
@@ -111,7 +113,8 @@ def measured(converted):
     interpreter = int8_interpreter(converted["run"] / "export" / FILES["tflite_int8"])
     keras_out, int8_out = [], []
     for pixels in batches(paths, RECIPE["image_size"]):
-        keras_out.append(tf.sigmoid(model(pixels, training=False)).numpy().astype(np.float64))
+        # predict_on_batch, as the report: a plain call's float outputs differ from it in the last bits
+        keras_out.append(sigmoid(model.predict_on_batch(pixels)))
         int8_out.append(int8_probabilities(interpreter, pixels))
     return targets, np.concatenate(keras_out), np.concatenate(int8_out)
 

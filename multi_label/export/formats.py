@@ -34,7 +34,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import tensorflow as tf
 
-from dataset.pipeline import center_crop, decode_image, make_dataset, resize
+from dataset.pipeline import center_crop, decode_image, make_dataset, resize, whole_pixels
 from multi_label.export.files import atomic_folder, make_readable
 from utils.atomic import atomic_path, write_bytes, write_text
 from utils.config import ConfigError
@@ -101,11 +101,14 @@ def image_archive(classify, image_size, crop, metadata):
     """
     import keras
 
+    def pixels(images):  # the pipeline's evaluation pixels: cropped, resized, rounded as the cache keeps them
+        return tf.cast(whole_pixels(resize(center_crop(images, crop), image_size)), tf.float32)
+
     def decode(data):
-        return resize(center_crop(decode_image(data), crop), image_size)
+        return pixels(decode_image(data))
 
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", lambda images: classify(resize(center_crop(images, crop), image_size)),
+    archive.add_endpoint("serving_default", lambda images: classify(pixels(images)),
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     archive.add_endpoint(
         "serve_image_bytes",
