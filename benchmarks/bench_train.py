@@ -3,7 +3,7 @@
 Usage: python3 benchmarks/bench_train.py [--backbone resnet18] [--width 1.0] [--image-size 224]
            [--batch 32] [--steps 20] [--warmup 3] [--jit-compile auto|true|false]
            [--precision float32|mixed_float16|mixed_bfloat16] [--classes 20] [--batchnorm fused|keras]
-           [--grouped-conv tensorflow|keras] [--adam fused|keras]
+           [--grouped-conv tensorflow|keras]
            [--inference-steps 10]
 
 Synthetic data (random pixels and labels, held in memory), so the figure is the model's training
@@ -39,7 +39,6 @@ import tensorflow as tf  # noqa: E402
 from configs import Config  # noqa: E402
 from multi_label.losses import build_loss  # noqa: E402
 from multi_label.model import build_model  # noqa: E402
-from multi_label.optim.fused_adam import FusedAdam  # noqa: E402
 from multi_label.tasks.settings import loss_settings, model_settings  # noqa: E402
 
 
@@ -83,8 +82,7 @@ def benchmark(args):
     model, images, labels = model_and_batch(config, args.precision, args.classes)
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     loss = build_loss(loss_settings(config), labels)
-    adam = FusedAdam if args.adam == "fused" else keras.optimizers.Adam
-    model.compile(optimizer=adam(1e-3), loss=loss, jit_compile=jit)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit)
     timer = StepTimer()
     model.fit(dataset, steps_per_epoch=args.warmup + args.steps, epochs=1, callbacks=[timer], verbose=0)
     times = np.asarray(timer.times[args.warmup:])
@@ -126,8 +124,6 @@ def main():
                         help="the project's fused BatchNormalization (default) or Keras's own, to compare")
     parser.add_argument("--grouped-conv", choices=["tensorflow", "keras"], default="tensorflow",
                         help="ResNeXt's grouped convolutions on TensorFlow's kernel (default) or Keras's XLA path")
-    parser.add_argument("--adam", choices=["fused", "keras"], default="fused",
-                        help="the project's Adam on TensorFlow's fused kernel (the trainer's) or Keras's own")
     parser.add_argument("--inference-steps", type=int, default=0,
                         help="also time this many inference batches (model(x, training=False)) of the same size")
     args = parser.parse_args()
@@ -140,8 +136,7 @@ def main():
     print(f"load average (1/5/15 min) before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print(f"{args.backbone} width {args.width} {args.image_size}px batch {args.batch} {args.precision} "
-          f"batchnorm={args.batchnorm} grouped_conv={args.grouped_conv} adam={args.adam} "
-          f"jit_compile={args.jit_compile} "
+          f"batchnorm={args.batchnorm} grouped_conv={args.grouped_conv} jit_compile={args.jit_compile} "
           f"(resolved {result['jit_compile']}): "
           f"{result['images_per_s']:.1f} images/s (median step {result['median_step_s'] * 1000:.0f} ms; "
           f"mean {result['mean_images_per_s']:.1f} images/s over {args.steps} steps), "

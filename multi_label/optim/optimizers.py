@@ -13,7 +13,6 @@ from typing import Optional
 import keras
 from keras import ops
 
-from multi_label.optim.fused_adam import FusedAdam
 from multi_label.optim.schedules import ScheduleSettings, WarmupPlateau, build_schedule
 from utils.defaults import DEFAULTS
 
@@ -236,7 +235,7 @@ class RAdam(keras.optimizers.Optimizer):
 
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
-    "adam": FusedAdam,  # keras.optimizers.Adam's arithmetic on TensorFlow's fused kernel
+    "adam": keras.optimizers.Adam,
     "adamw": keras.optimizers.AdamW,
     "radam": RAdam,
     "lion": keras.optimizers.Lion,
