@@ -63,8 +63,8 @@ def exported(tmp_path_factory):
 
 
 def keras_probabilities(model, image):
-    """What the Keras model gives for one uint8 image after the pipeline's resize."""
-    pixels = tf.image.resize(image, [SIZE, SIZE], method="bilinear", antialias=True)[None]
+    """What the Keras model gives for one uint8 image after the pipeline's resize, rounded to whole pixels."""
+    pixels = np.clip(np.round(tf.image.resize(image, [SIZE, SIZE], method="bilinear", antialias=True)), 0, 255)[None]
     return tf.sigmoid(model(pixels, training=False)).numpy()[0]
 
 
